@@ -1,0 +1,30 @@
+namespace Csshim.TarLayer;
+
+public enum ArchiveCompression { None, Gzip, Zstd }
+
+/// <summary>Budget for one restore: a bomb fails fast instead of filling memory or disk.</summary>
+public sealed record ExtractOptions
+{
+    public long MaxBytes { get; init; } = long.MaxValue;
+    public long MaxEntries { get; init; } = long.MaxValue;
+    /// <summary>Allow character/block devices other than 0/0 whiteouts.</summary>
+    public bool AllowDevices { get; init; }
+}
+
+public sealed record ExtractResult(long Entries, long Bytes);
+
+/// <summary>An archive entry or the archive itself was refused; the message names the entry and why.</summary>
+public class ArchiveRejectedException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>The destination ran out of space (ENOSPC/EDQUOT) while restoring: the upper layer is full.</summary>
+public sealed class LayerFullException(string message, Exception? inner = null) : ArchiveRejectedException(message, inner);
+
+/// <summary>The rootfs-upper archive (FORMAT.md): restore into an overlay upperdir, snapshot an upperdir.</summary>
+public static class UpperArchive
+{
+    /// <summary>Extract into an existing empty directory; compression detected by magic. On failure nothing remains in destinationDir.</summary>
+    public static ExtractResult Extract(Stream archive, string destinationDir, ExtractOptions options) => throw new NotImplementedException();
+
+    /// <summary>Serialize an overlay upper directory in runsc's layout.</summary>
+    public static void Write(string upperDir, Stream output, ArchiveCompression compression = ArchiveCompression.None) => throw new NotImplementedException();
+}
