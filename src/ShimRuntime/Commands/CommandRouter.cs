@@ -1,0 +1,41 @@
+using Csshim.ShimRuntime.Install;
+
+namespace Csshim.ShimRuntime.Commands;
+
+/// <summary>Which calls csshim acts on; everything else goes to the runtime unchanged, by exec.</summary>
+internal static class CommandRouter
+{
+    public static int Dispatch(Invocation invocation, ShimLog log)
+    {
+        switch (invocation.Command.Subcommand)
+        {
+            case null when invocation.Command.WantsVersion:
+                return VersionCommand.Run(invocation);
+            case "create":
+            case "run":
+                return CreateCommand.Run(invocation, log);
+            case "delete":
+                return DeleteCommand.Run(invocation, log);
+            case "tar":
+                return TarCommand.Run(invocation, log);
+            case "features":
+                return FeaturesCommand.Run(invocation);
+            case "gc":
+                return GcCommand.Run(invocation, log);
+            case "install":
+                return InstallCommand.Run(invocation.Command.SubcommandArgs, Console.Out, Console.Error, SelfPath);
+            case "demo":
+                return DemoCommand.Run(invocation, log);
+            default:
+                return Forward(invocation);
+        }
+    }
+
+    public static string SelfPath => Environment.ProcessPath ?? throw new ShimException("cannot tell csshim's own path");
+
+    public static int Forward(Invocation invocation)
+    {
+        RuntimeProcess.Exec(invocation.Runtime.Path, invocation.RuntimeArgs());
+        return 1; // Exec returns only by throwing
+    }
+}

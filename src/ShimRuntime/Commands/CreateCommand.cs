@@ -1,0 +1,64 @@
+using Csshim.OciSpec;
+using Csshim.ShimRuntime.Staging;
+
+namespace Csshim.ShimRuntime.Commands;
+
+/// <summary>`create` and `run`: stage the rootfs, then hand the call to the runtime as a child so a failure can
+/// be rolled back and a foreground run cleaned up after.</summary>
+internal static class CreateCommand
+{
+    public static int Run(Invocation invocation, ShimLog log)
+    {
+        var sub = invocation.Subcommand;
+        var id = sub.ContainerId;
+        if (id is null) return CommandRouter.Forward(invocation); // the runtime's own usage error
+
+        var bundle = Path.GetFullPath(sub.Value("bundle") ?? ".");
+        var stager = new Stager(invocation);
+        var stage = stager.Stage(id, bundle);
+
+        int status;
+        try
+        {
+            status = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs(StagedRuntimeFlags(invocation, log, id)));
+        }
+        catch
+        {
+            stager.Unstage(stage, restoreConfig: true);
+            throw;
+        }
+
+        bool foregroundRun = sub.Name == "run" && !sub.Has("detach") && !sub.Has("keep");
+        if (status != 0 && !foregroundRun)
+            UnstageUnlessKnown(invocation, stager, stage, log);
+        else if (foregroundRun)
+            stager.Unstage(stage, restoreConfig: true);
+        return status;
+    }
+
+    /// <summary>A failed create normally leaves no container; if the runtime kept one, its staging must stay.</summary>
+    private static void UnstageUnlessKnown(Invocation invocation, Stager stager, ContainerStage stage, ShimLog log)
+    {
+        try
+        {
+            if (!RuntimeQueries.Knows(invocation, stage.Id)) stager.Unstage(stage, restoreConfig: true);
+        }
+        catch (ShimException e)
+        {
+            log.Warning($"keeping staging {stage.Dir} of failed container \"{stage.Id}\": {e.Message}");
+        }
+    }
+
+    /// <summary>runsc's own rootfs overlay would keep the container's writes inside the sandbox, away from the
+    /// staged upper; and its gofer opens FIFOs of a host rootfs only when told to (the staged rootfs is private).</summary>
+    private static IEnumerable<string> StagedRuntimeFlags(Invocation invocation, ShimLog log, string id)
+    {
+        if (invocation.Runtime.Flavor != RuntimeFlavor.Runsc) yield break;
+        var command = invocation.Command;
+        if (command.HasGlobal("overlay2"))
+            log.Warning($"--overlay2 was set explicitly: runsc keeps writes inside the sandbox, so snapshots of \"{id}\" will miss them");
+        else
+            yield return "--overlay2=none";
+        if (!command.HasGlobal("host-fifo")) yield return "--host-fifo=open";
+    }
+}

@@ -1,0 +1,104 @@
+using Csshim.ShimRuntime.Staging;
+using Csshim.TarLayer;
+
+namespace Csshim.ShimRuntime.Commands;
+
+/// <summary>`csshim tar rootfs-upper [--file F] [--compress gzip|zstd] [--pause] ID`, runsc's contract: the
+/// container's rootfs changes as an archive, to F (mode 0644, replaced whole) or to stdout.</summary>
+internal static class TarCommand
+{
+    public static int Run(Invocation invocation, ShimLog log)
+    {
+        var sub = invocation.Subcommand;
+        if (sub.Positionals.Count != 2 || sub.Positionals[0] != "rootfs-upper")
+            throw new ShimUsageException("usage: csshim tar rootfs-upper [--file PATH] [--compress gzip|zstd] [--pause] <container id>");
+        var id = sub.Positionals[1];
+        var compression = ParseCompression(sub.Value("compress"));
+        var file = sub.Value("file");
+
+        var stage = new Stager(invocation).StageFor(id);
+        if (!stage.Exists)
+        {
+            var known = RuntimeQueries.Knows(invocation, id);
+            throw new ShimException(known
+                ? $"container \"{id}\" was not created through csshim: it has no staged rootfs to snapshot"
+                : $"container \"{id}\" does not exist");
+        }
+
+        using var shared = StageLock.Shared(stage);
+        using var pause = sub.Has("pause") ? ContainerPause.Begin(invocation, id) : null;
+        if (file is null)
+        {
+            using var stdout = Console.OpenStandardOutput();
+            UpperArchive.Write(stage.Upper, stdout, compression);
+        }
+        else
+        {
+            WriteAtomically(stage.Upper, Path.GetFullPath(file), compression);
+        }
+        return 0;
+    }
+
+    private static ArchiveCompression ParseCompression(string? value) => value switch
+    {
+        null or "none" => ArchiveCompression.None,
+        "gzip" => ArchiveCompression.Gzip,
+        "zstd" => ArchiveCompression.Zstd,
+        _ => throw new ShimUsageException($"--compress \"{value}\": use gzip, zstd or none"),
+    };
+
+    /// <summary>A failed or killed snapshot must never leave half an archive under the caller's name.</summary>
+    private static void WriteAtomically(string upper, string file, ArchiveCompression compression)
+    {
+        var dir = Path.GetDirectoryName(file)!;
+        var tmp = Path.Combine(dir, $".{Path.GetFileName(file)}.csshim-{Environment.ProcessId}");
+        const UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        try
+        {
+            using (var output = new FileStream(tmp, new FileStreamOptions
+                   { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = mode, BufferSize = 0 }))
+            {
+                UpperArchive.Write(upper, output, compression);
+                output.Flush(flushToDisk: true);
+            }
+            File.SetUnixFileMode(tmp, mode); // the umask must not narrow runsc's 0644
+            File.Move(tmp, file, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArchiveRejectedException)
+        {
+            File.Delete(tmp);
+            throw new ShimException($"cannot write snapshot {file}: {e.Message}", inner: e);
+        }
+        catch
+        {
+            File.Delete(tmp);
+            throw;
+        }
+    }
+}
+
+/// <summary>Freezes a container for the duration of a snapshot, and thaws it whatever happens.</summary>
+internal sealed class ContainerPause : IDisposable
+{
+    private readonly Invocation invocation;
+    private readonly string id;
+
+    private ContainerPause(Invocation invocation, string id)
+    {
+        this.invocation = invocation;
+        this.id = id;
+    }
+
+    public static ContainerPause Begin(Invocation invocation, string id)
+    {
+        var (status, _, stderr) = RuntimeQueries.Ask(invocation, "pause", id);
+        if (status != 0) throw new ShimException($"cannot pause container \"{id}\" for the snapshot: {stderr.Trim()}");
+        return new ContainerPause(invocation, id);
+    }
+
+    public void Dispose()
+    {
+        var (status, _, stderr) = RuntimeQueries.Ask(invocation, "resume", id);
+        if (status != 0) throw new ShimException($"snapshot taken, but container \"{id}\" could not be resumed: {stderr.Trim()}");
+    }
+}

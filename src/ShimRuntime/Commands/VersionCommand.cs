@@ -1,0 +1,16 @@
+namespace Csshim.ShimRuntime.Commands;
+
+/// <summary>`csshim --version`: csshim's version, then the runtime's own answer.</summary>
+internal static class VersionCommand
+{
+    public static string Version =>
+        typeof(VersionCommand).Assembly.GetName().Version?.ToString(3) ?? "unknown";
+
+    public static int Run(Invocation invocation)
+    {
+        Console.Out.WriteLine($"csshim version {Version}");
+        Console.Out.WriteLine($"runtime: {invocation.Runtime.Path}");
+        Console.Out.Flush();
+        return RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs());
+    }
+}

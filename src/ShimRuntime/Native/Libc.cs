@@ -1,0 +1,115 @@
+using System.Runtime.InteropServices;
+
+namespace Csshim.ShimRuntime.Native;
+
+/// <summary>The few libc calls csshim needs that .NET does not expose: mounts, process replacement, spawning with
+/// the caller's fds intact, and file locks. Thin on purpose: callers turn errno into domain errors.</summary>
+internal static partial class Libc
+{
+    public const int EINTR = 4, ENOENT = 2, EINVAL = 22, EBUSY = 16;
+    public const ulong MS_NOSUID = 2, MS_NODEV = 4;
+    public const int MNT_DETACH = 2;
+    public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
+    public const int SIGKILL = 9, SIGPIPE = 13;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int mount(string source, string target, string fstype, ulong flags, string? data);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int umount2(string target, int flags);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int execv(string path, IntPtr argv);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int posix_spawn(out int pid, string path, IntPtr fileActions, IntPtr attr, IntPtr argv, IntPtr envp);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int posix_spawnattr_init(IntPtr attr);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int posix_spawnattr_destroy(IntPtr attr);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int posix_spawnattr_setflags(IntPtr attr, short flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int posix_spawnattr_setsigmask(IntPtr attr, IntPtr sigset);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int posix_spawnattr_setsigdefault(IntPtr attr, IntPtr sigset);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int sigemptyset(IntPtr set);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int sigaddset(IntPtr set, int signal);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int sigprocmask(int how, IntPtr set, IntPtr oldset);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial IntPtr signal(int signum, IntPtr handler);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int waitpid(int pid, out int status, int options);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int kill(int pid, int signal);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int flock(int fd, int operation);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int stat(string path, out Stat buf);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fstat(int fd, out Stat buf);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags, int mode);
+
+    public const int O_RDONLY = 0, O_NOCTTY = 0x100, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
+    public const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int chown(string path, int uid, int gid);
+
+    /// <summary>struct stat of x86_64 and aarch64 glibc share the fields we read at these offsets only on
+    /// x86_64; csshim is built for linux-x64.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Stat
+    {
+        public ulong Dev, Ino, Nlink;
+        public uint Mode, Uid, Gid;
+        private readonly int pad0;
+        public ulong Rdev;
+        public long Size, Blksize, Blocks;
+        public long AtimeSec, AtimeNsec, MtimeSec, MtimeNsec, CtimeSec, CtimeNsec;
+        private readonly long reserved0, reserved1, reserved2;
+    }
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial IntPtr realpath(string path, IntPtr resolved);
+
+    [LibraryImport("libc")]
+    private static partial void free(IntPtr p);
+
+    /// <summary>The canonical path with every symlink resolved, or null when it does not exist.</summary>
+    public static string? RealPath(string path)
+    {
+        var p = realpath(path, IntPtr.Zero);
+        if (p == IntPtr.Zero) return null;
+        try { return Marshal.PtrToStringUTF8(p); } finally { free(p); }
+    }
+
+    public static string Error(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+    public static int LastErrno => Marshal.GetLastPInvokeError();
+
+    /// <summary>The process environment as libc holds it (what a spawned child should inherit).</summary>
+    public static IntPtr Environ()
+    {
+        var lib = NativeLibrary.Load("libc.so.6");
+        return Marshal.ReadIntPtr(NativeLibrary.GetExport(lib, "environ"));
+    }
+}

@@ -1,0 +1,44 @@
+using Newtonsoft.Json.Linq;
+
+namespace Csshim.ShimRuntime;
+
+/// <summary>csshim's own messages. Errors also go to the caller's --log file in the runtime's log format, because
+/// containerd's shim and conmon show the last error line of that file as the reason a create failed.</summary>
+internal sealed class ShimLog
+{
+    private string? logPath;
+    private bool json;
+
+    public void WriteTo(string? path, string? format)
+    {
+        logPath = path;
+        json = format == "json";
+    }
+
+    public void Error(string message) => Emit("error", message);
+    public void Warning(string message) => Emit("warning", message);
+
+    private void Emit(string level, string message)
+    {
+        Console.Error.WriteLine($"csshim: {message}");
+        if (logPath is null) return;
+        try
+        {
+            File.AppendAllText(logPath, FormatLine(level, "csshim: " + message, DateTimeOffset.UtcNow, json) + "\n");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"csshim: cannot write log {logPath}: {e.Message}");
+        }
+    }
+
+    /// <summary>One log line as runc writes it: logrus JSON, or logrus text for the default format.</summary>
+    public static string FormatLine(string level, string message, DateTimeOffset time, bool json)
+    {
+        var stamp = time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'");
+        if (json)
+            return new JObject { ["level"] = level, ["msg"] = message, ["time"] = stamp }.ToString(Newtonsoft.Json.Formatting.None);
+        var quoted = message.Replace("\\", "\\\\").Replace("\"", "\\\"");
+        return $"time=\"{stamp}\" level={level} msg=\"{quoted}\"";
+    }
+}

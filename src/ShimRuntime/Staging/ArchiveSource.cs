@@ -1,0 +1,131 @@
+using System.Security.Cryptography;
+using Csshim.ShimRuntime.Native;
+using Microsoft.Win32.SafeHandles;
+
+namespace Csshim.ShimRuntime.Staging;
+
+/// <summary>The archive an annotation names, opened under csshim's policy before anything is staged: csshim runs as
+/// root on a path any container author chooses, so it reads only root-controlled regular files inside the allowed
+/// directories, and never one that could block (a FIFO) or never end (/dev/zero).</summary>
+internal sealed class ArchiveSource : IDisposable
+{
+    public string RequestedPath { get; }
+    public string ResolvedPath { get; }
+    /// <summary>What the restore reads; hashes as it goes when a digest is pinned.</summary>
+    public Stream Stream { get; }
+
+    private readonly FileStream file;
+    private readonly IncrementalHash? hash;
+    private readonly string? expectedSha256;
+
+    private ArchiveSource(string requested, string resolved, FileStream file, string? expectedSha256)
+    {
+        RequestedPath = requested;
+        ResolvedPath = resolved;
+        this.file = file;
+        this.expectedSha256 = expectedSha256?.ToLowerInvariant();
+        if (expectedSha256 is null)
+        {
+            Stream = file;
+        }
+        else
+        {
+            hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            Stream = new HashingReadStream(file, hash);
+        }
+    }
+
+    public static ArchiveSource Open(string path, string bundleDir, IReadOnlyList<string> allowedDirs, string? expectedSha256)
+    {
+        if (expectedSha256 is not null && (expectedSha256.Length != 64 || !expectedSha256.All(Uri.IsHexDigit)))
+            throw new ShimException($"pinned sha256 \"{expectedSha256}\" is not 64 hex digits");
+        var requested = Path.IsPathRooted(path) ? path : Path.Combine(bundleDir, path);
+        int fd = Libc.open(requested, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+        if (fd < 0)
+            throw new ShimException($"cannot open rootfs upper archive {requested}: {Libc.Error(Libc.LastErrno)}");
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        try
+        {
+            // The path the kernel actually opened, so a symlink swapped after a check cannot redirect the read.
+            var resolved = new FileInfo($"/proc/self/fd/{fd}").LinkTarget ?? requested;
+            Check(requested, resolved, fd, allowedDirs);
+            return new ArchiveSource(requested, resolved, new FileStream(handle, FileAccess.Read, bufferSize: 0), expectedSha256);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>After the restore: the whole file (also what follows the end-of-archive blocks) must match the pin.</summary>
+    public void VerifyDigest()
+    {
+        if (hash is null) return;
+        Stream.CopyTo(Stream.Null);
+        var actual = Convert.ToHexStringLower(hash.GetHashAndReset());
+        if (actual != expectedSha256)
+            throw new ShimException($"rootfs upper archive {RequestedPath} has sha256 {actual}, but {expectedSha256} is pinned");
+    }
+
+    private static void Check(string requested, string resolved, int fd, IReadOnlyList<string> allowedDirs)
+    {
+        string named = requested == resolved ? requested : $"{requested} (resolves to {resolved})";
+        if (Libc.fstat(fd, out var st) != 0)
+            throw new ShimException($"cannot stat rootfs upper archive {named}: {Libc.Error(Libc.LastErrno)}");
+        if ((st.Mode & Libc.S_IFMT) != Libc.S_IFREG)
+            throw new ShimException($"rootfs upper archive {named} is not a regular file (it is {KindOf(st.Mode)})");
+        if (st.Uid != 0)
+            throw new ShimException($"rootfs upper archive {named} is owned by uid {st.Uid}, not root");
+        if ((st.Mode & 0x12) != 0) // S_IWGRP | S_IWOTH
+            throw new ShimException($"rootfs upper archive {named} is writable by group or others (mode {Convert.ToString(st.Mode & 0xFFF, 8)})");
+        if (allowedDirs.Count > 0 && !allowedDirs.Any(d => IsUnder(resolved, d)))
+            throw new ShimException($"rootfs upper archive {named} is outside the allowed directories ({string.Join(", ", allowedDirs)})");
+    }
+
+    private static bool IsUnder(string path, string dir)
+    {
+        var real = Libc.RealPath(dir);
+        return real is not null && path.StartsWith(Path.TrimEndingDirectorySeparator(real) + "/", StringComparison.Ordinal);
+    }
+
+    private static string KindOf(uint mode) => (mode & Libc.S_IFMT) switch
+    {
+        Libc.S_IFDIR => "a directory",
+        0x1000 => "a FIFO",
+        0x2000 => "a character device",
+        0x6000 => "a block device",
+        0xC000 => "a socket",
+        _ => "not a file",
+    };
+
+    public void Dispose()
+    {
+        Stream.Dispose();
+        file.Dispose();
+        hash?.Dispose();
+    }
+}
+
+/// <summary>Feeds every byte read through a hash.</summary>
+internal sealed class HashingReadStream(Stream inner, IncrementalHash hash) : Stream
+{
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        int n = inner.Read(buffer);
+        hash.AppendData(buffer[..n]);
+        return n;
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}

@@ -1,0 +1,54 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Csshim.ShimRuntime.Staging;
+
+/// <summary>Where one container's staging lives: &lt;state-dir&gt;/&lt;hash of --root&gt;/&lt;id&gt;/ (DESIGN.md).
+/// Keyed by the runtime root too, because two runtime roots may hold containers with the same id.</summary>
+internal sealed partial class ContainerStage
+{
+    [GeneratedRegex(@"^[\w+\-.]+$")]
+    private static partial Regex IdPattern();
+
+    public string Id { get; }
+    public string Dir { get; }
+    public string RecordFile => Path.Combine(Dir, "state.json");
+    public string OriginalConfig => Path.Combine(Dir, "config.orig.json");
+    public string LockFile => Path.Combine(Dir, "lock");
+    public string Layer => Path.Combine(Dir, "layer");
+    public string Upper => Path.Combine(Layer, "upper");
+    public string Work => Path.Combine(Layer, "work");
+    public string Merged => Path.Combine(Dir, "merged");
+
+    private ContainerStage(string id, string dir)
+    {
+        Id = id;
+        Dir = dir;
+    }
+
+    public static ContainerStage For(string stateDir, string? runtimeRoot, string id)
+    {
+        // Same rule as runc's container id check; it also keeps the id a single, harmless path component.
+        if (!IdPattern().IsMatch(id) || id is "." or "..")
+            throw new ShimException($"invalid container id \"{id}\": use letters, digits, '_', '+', '-' and '.'");
+        return new ContainerStage(id, Path.Combine(stateDir, RootKey(runtimeRoot), id));
+    }
+
+    /// <summary>Every staging under stateDir, for gc.</summary>
+    public static IEnumerable<ContainerStage> All(string stateDir)
+    {
+        if (!Directory.Exists(stateDir)) yield break;
+        foreach (var rootDir in Directory.EnumerateDirectories(stateDir))
+            foreach (var dir in Directory.EnumerateDirectories(rootDir))
+                yield return new ContainerStage(Path.GetFileName(dir), dir);
+    }
+
+    public bool Exists => Directory.Exists(Dir);
+
+    public static string RootKey(string? runtimeRoot)
+    {
+        var root = runtimeRoot is null ? "" : Path.GetFullPath(runtimeRoot);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(root)))[..16];
+    }
+}

@@ -1,0 +1,171 @@
+using Csshim.OciSpec;
+using Csshim.ShimRuntime.Native;
+using Csshim.TarLayer;
+
+namespace Csshim.ShimRuntime.Staging;
+
+/// <summary>Puts a container's rootfs under a csshim overlay (tmpfs upper, restored archive, rewritten config.json)
+/// and takes it away again. Order on stage: tmpfs, extract, overlay, config; any failure unwinds all of it.</summary>
+internal sealed class Stager(Invocation invocation)
+{
+    public const string OriginalRootAnnotation = "dev.csshim.rootfs.original";
+    public const string StagingAnnotation = "dev.csshim.staging";
+    public const string RestoredArchiveAnnotation = "dev.csshim.tar.rootfs.upper";
+    public const string DigestAnnotation = "dev.csshim.tar.rootfs.upper.sha256";
+
+    public ContainerStage StageFor(string id) => ContainerStage.For(invocation.StateDir, invocation.Command.Root, id);
+
+    public ContainerStage Stage(string id, string bundleDir)
+    {
+        var stage = StageFor(id);
+        var spec = BundleSpec.Load(bundleDir);
+        var lower = spec.Annotations.GetValueOrDefault(OriginalRootAnnotation) ?? spec.AbsoluteRootPath;
+        if (!Directory.Exists(lower))
+            throw new ShimException($"rootfs {lower} of bundle {spec.BundleDir} is not a directory");
+
+        // Everything that can be refused is checked before the first side effect.
+        var annotation = RootfsTarAnnotation.Find(spec.Annotations);
+        using var archive = annotation is null ? null : OpenArchive(annotation, spec);
+
+        if (stage.Exists) ClearStale(stage);
+        CreatePrivateDir(stage.Dir);
+        using (StageLock.Exclusive(stage))
+        {
+            try
+            {
+                File.Copy(spec.ConfigPath, stage.OriginalConfig);
+                var record = new StageRecord
+                {
+                    Id = id, RuntimeRoot = invocation.Command.Root, Runtime = invocation.Runtime.Path,
+                    Bundle = spec.BundleDir, LowerDir = lower, Archive = archive?.RequestedPath,
+                    ArchiveResolved = archive?.ResolvedPath, Created = DateTimeOffset.UtcNow.ToString("O"),
+                };
+                record.Save(stage.RecordFile);
+
+                Directory.CreateDirectory(stage.Layer);
+                Mounts.MountLayerTmpfs(stage.Layer, invocation.UpperSize);
+                Directory.CreateDirectory(stage.Work);
+                Directory.CreateDirectory(stage.Upper);
+                CopyRootAttributes(lower, stage.Upper);
+                if (archive is not null) Restore(archive, stage);
+
+                Directory.CreateDirectory(stage.Merged);
+                Mounts.MountOverlay(lower, stage.Upper, stage.Work, stage.Merged);
+
+                spec.RootPath = stage.Merged;
+                spec.SetAnnotation(OriginalRootAnnotation, lower);
+                spec.SetAnnotation(StagingAnnotation, stage.Dir);
+                if (archive is not null) spec.SetAnnotation(RestoredArchiveAnnotation, archive.RequestedPath);
+                // A runsc that knows the annotation must neither apply it again nor refuse it.
+                foreach (var key in spec.Annotations.Keys.Where(IsGvisorTarKey).ToList()) spec.RemoveAnnotation(key);
+                spec.SaveAtomic();
+                (record with { Phase = "staged" }).Save(stage.RecordFile);
+            }
+            catch
+            {
+                UnstageHeld(stage, restoreConfig: true);
+                throw;
+            }
+        }
+        return stage;
+    }
+
+    /// <summary>Unmount and remove a staging; with restoreConfig the bundle's config.json is put back as it was.
+    /// Idempotent: a missing or half-made staging is fine.</summary>
+    public void Unstage(ContainerStage stage, bool restoreConfig)
+    {
+        if (!stage.Exists) return;
+        using (StageLock.Exclusive(stage))
+            UnstageHeld(stage, restoreConfig);
+    }
+
+    private static bool IsGvisorTarKey(string key) =>
+        key == RootfsTarAnnotation.BaseKey || key.StartsWith(RootfsTarAnnotation.BaseKey + ".", StringComparison.Ordinal);
+
+    private ArchiveSource OpenArchive(RootfsTarAnnotation annotation, BundleSpec spec)
+    {
+        if (!invocation.AllowRootfsTarAnnotation)
+            throw new ShimException("rootfs tar annotation is disabled, use --allow-rootfs-tar-annotation to enable it");
+        if (spec.RootReadonly)
+            throw new ShimException("rootfs tar upper path is set but rootfs is readonly");
+        return ArchiveSource.Open(annotation.ArchivePath, spec.BundleDir, invocation.AllowedTarDirs,
+            spec.Annotations.GetValueOrDefault(DigestAnnotation));
+    }
+
+    private static void Restore(ArchiveSource archive, ContainerStage stage)
+    {
+        try
+        {
+            UpperArchive.Extract(archive.Stream, stage.Upper, new ExtractOptions());
+            archive.VerifyDigest();
+        }
+        catch (ArchiveRejectedException e)
+        {
+            throw new ShimException($"rootfs upper archive {archive.RequestedPath}: {e.Message}", inner: e);
+        }
+    }
+
+    /// <summary>A staging left by a crash or a runtime that lost the container; a live one is an id clash.</summary>
+    private void ClearStale(ContainerStage stage)
+    {
+        var known = RuntimeQueries.Knows(invocation, stage.Id);
+        if (known) throw new ShimException($"container \"{stage.Id}\" already exists");
+        Unstage(stage, restoreConfig: true);
+    }
+
+    /// <summary>Unstage with the staging's lock already held by the caller.</summary>
+    public static void UnstageHeld(ContainerStage stage, bool restoreConfig)
+    {
+        var record = StageRecord.Load(stage.RecordFile);
+        if (restoreConfig && record is not null) RestoreConfig(stage, record);
+        // merged first: the overlay holds the tmpfs busy.
+        if (MountTable.IsMountPoint(stage.Merged)) Mounts.Unmount(stage.Merged);
+        foreach (var mount in MountTable.MountsUnder(stage.Dir)) Mounts.Unmount(mount);
+        // Never recurse into a directory that still has a mount below it: merged shows the image rootfs.
+        var left = MountTable.MountsUnder(stage.Dir);
+        if (left.Count > 0)
+            throw new ShimException($"staging {stage.Dir} still has mounts ({string.Join(", ", left)}); not removing it");
+        Directory.Delete(stage.Dir, recursive: true);
+        var parent = Path.GetDirectoryName(stage.Dir)!;
+        if (Directory.Exists(parent) && !Directory.EnumerateFileSystemEntries(parent).Any())
+            Directory.Delete(parent);
+    }
+
+    /// <summary>Put the bundle's config.json back if it is still the one csshim wrote.</summary>
+    private static void RestoreConfig(ContainerStage stage, StageRecord record)
+    {
+        if (!File.Exists(stage.OriginalConfig) || !Directory.Exists(record.Bundle)) return;
+        BundleSpec current;
+        try
+        {
+            current = BundleSpec.Load(record.Bundle);
+        }
+        catch (Exception)
+        {
+            return; // gone or replaced by the caller: not ours to put back
+        }
+        if (current.RootPath != stage.Merged) return;
+        var target = Path.Combine(record.Bundle, "config.json");
+        var tmp = Path.Combine(record.Bundle, $".config.json.csshim-{Environment.ProcessId}");
+        File.Copy(stage.OriginalConfig, tmp, overwrite: true);
+        File.Move(tmp, target, overwrite: true);
+    }
+
+    private static void CreatePrivateDir(string dir)
+    {
+        var parent = Path.GetDirectoryName(dir)!;
+        foreach (var d in new[] { Path.GetDirectoryName(parent)!, parent, dir })
+            if (!Directory.Exists(d))
+                Directory.CreateDirectory(d, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    /// <summary>overlayfs shows the upper root's owner and mode as the container's /: it must be the image's.</summary>
+    private static void CopyRootAttributes(string lower, string upper)
+    {
+        if (Libc.stat(lower, out var st) != 0)
+            throw new ShimException($"cannot stat rootfs {lower}: {Libc.Error(Libc.LastErrno)}");
+        if (Libc.chown(upper, (int)st.Uid, (int)st.Gid) != 0)
+            throw new ShimException($"cannot chown {upper}: {Libc.Error(Libc.LastErrno)}");
+        File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
+    }
+}
