@@ -22,3 +22,10 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
     log.Error(e.Message);
     return 1;
 }
+catch (Exception e)
+{
+    // A bug, not an expected failure: still an error line the caller's log shows, with the trace on stderr.
+    log.Error($"internal error: {e.Message}");
+    Console.Error.WriteLine(e);
+    return 1;
+}

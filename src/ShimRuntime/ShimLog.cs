@@ -1,4 +1,4 @@
-using Newtonsoft.Json.Linq;
+using System.Text.Json.Nodes;
 
 namespace Csshim.ShimRuntime;
 
@@ -37,7 +37,7 @@ internal sealed class ShimLog
     {
         var stamp = time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'");
         if (json)
-            return new JObject { ["level"] = level, ["msg"] = message, ["time"] = stamp }.ToString(Newtonsoft.Json.Formatting.None);
+            return new JsonObject { ["level"] = level, ["msg"] = message, ["time"] = stamp }.ToJsonString();
         var quoted = message.Replace("\\", "\\\\").Replace("\"", "\\\"");
         return $"time=\"{stamp}\" level={level} msg=\"{quoted}\"";
     }

@@ -1,5 +1,5 @@
 using Csshim.OciSpec;
-using Newtonsoft.Json.Linq;
+using System.Text.Json.Nodes;
 
 namespace Csshim.ShimRuntime.Commands;
 
@@ -25,7 +25,7 @@ internal static class DemoCommand
                 ["sh", "-c", $"mkdir -p /dir && echo {Expected} > /dir/file && sleep 1000"], annotations: null);
             var snapshot = Path.Combine(work, "snapshot.tar");
             var readerBundle = MakeBundle(invocation, Path.Combine(work, "reader"), rootfs,
-                ["cat", "/dir/file"], new JObject { [RootfsTarAnnotation.BaseKey] = snapshot });
+                ["cat", "/dir/file"], new JsonObject { [RootfsTarAnnotation.BaseKey] = snapshot });
 
             Step($"runtime: {invocation.Runtime.Path}");
             Step($"1. container {writer} writes /dir/file");
@@ -77,18 +77,18 @@ internal static class DemoCommand
     }
 
     /// <summary>The runtime's own default spec, made to run args on a shared, writable busybox rootfs.</summary>
-    private static string MakeBundle(Invocation invocation, string bundle, string rootfs, string[] args, JObject? annotations)
+    private static string MakeBundle(Invocation invocation, string bundle, string rootfs, string[] args, JsonObject? annotations)
     {
         Directory.CreateDirectory(bundle);
         var (status, _, stderr) = RuntimeProcess.Capture(invocation.Runtime.Path, [.. invocation.Command.GlobalArgs, "spec"], bundle);
         if (status != 0) throw new ShimException($"demo: {invocation.Runtime.Path} spec failed: {stderr.Trim()}");
         var configPath = Path.Combine(bundle, "config.json");
-        var spec = JObject.Parse(File.ReadAllText(configPath));
+        var spec = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
         spec["process"]!["terminal"] = false;
-        spec["process"]!["args"] = new JArray(args);
-        spec["root"] = new JObject { ["path"] = rootfs, ["readonly"] = false };
+        spec["process"]!["args"] = new JsonArray(args.Select(a => (JsonNode?)a).ToArray());
+        spec["root"] = new JsonObject { ["path"] = rootfs, ["readonly"] = false };
         if (annotations is not null) spec["annotations"] = annotations;
-        File.WriteAllText(configPath, spec.ToString());
+        File.WriteAllText(configPath, spec.ToJsonString());
         return bundle;
     }
 

@@ -1,5 +1,5 @@
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Csshim.ShimRuntime.Commands;
 
@@ -10,38 +10,38 @@ internal static class FeaturesCommand
     public static int Run(Invocation invocation)
     {
         var features = FromRuntime(invocation) ?? Builtin();
-        if (features["annotations"] is not JObject annotations)
-            features["annotations"] = annotations = new JObject();
+        if (features["annotations"] is not JsonObject annotations)
+            features["annotations"] = annotations = new JsonObject();
         annotations["dev.csshim.version"] = VersionCommand.Version;
         annotations["dev.csshim.rootfs-upper.annotation"] = OciSpec.RootfsTarAnnotation.BaseKey;
-        Console.Out.WriteLine(features.ToString(Formatting.Indented));
+        Console.Out.WriteLine(features.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
 
-    private static JObject? FromRuntime(Invocation invocation)
+    private static JsonObject? FromRuntime(Invocation invocation)
     {
         var (status, stdout, _) = RuntimeQueries.Ask(invocation, "features");
         if (status != 0) return null;
         try
         {
-            return JObject.Parse(stdout);
+            return JsonNode.Parse(stdout) as JsonObject;
         }
-        catch (JsonReaderException)
+        catch (JsonException)
         {
             return null;
         }
     }
 
-    public static JObject Builtin() => new()
+    public static JsonObject Builtin() => new()
     {
         ["ociVersionMin"] = "1.0.0",
         ["ociVersionMax"] = "1.0.2-dev",
-        ["hooks"] = new JArray("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"),
-        ["mountOptions"] = new JArray("bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "private", "rprivate", "shared", "rshared", "slave", "rslave"),
-        ["linux"] = new JObject
+        ["hooks"] = new JsonArray("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"),
+        ["mountOptions"] = new JsonArray("bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "private", "rprivate", "shared", "rshared", "slave", "rslave"),
+        ["linux"] = new JsonObject
         {
-            ["namespaces"] = new JArray("cgroup", "ipc", "mount", "network", "pid", "user", "uts"),
-            ["cgroup"] = new JObject { ["v1"] = true, ["v2"] = true },
+            ["namespaces"] = new JsonArray("cgroup", "ipc", "mount", "network", "pid", "user", "uts"),
+            ["cgroup"] = new JsonObject { ["v1"] = true, ["v2"] = true },
         },
     };
 }

@@ -1,5 +1,5 @@
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Csshim.ShimRuntime.Staging;
 
@@ -18,14 +18,14 @@ internal sealed record StageRecord
 
     public void Save(string path)
     {
-        var o = new JObject
+        var o = new JsonObject
         {
             ["id"] = Id, ["runtimeRoot"] = RuntimeRoot, ["runtime"] = Runtime, ["bundle"] = Bundle,
             ["lowerDir"] = LowerDir, ["archive"] = Archive, ["archiveResolved"] = ArchiveResolved,
             ["phase"] = Phase, ["created"] = Created,
         };
         var tmp = path + ".tmp";
-        File.WriteAllText(tmp, o.ToString(Formatting.Indented));
+        File.WriteAllText(tmp, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         File.Move(tmp, path, overwrite: true);
     }
 
@@ -34,18 +34,19 @@ internal sealed record StageRecord
     {
         try
         {
-            var o = JObject.Parse(File.ReadAllText(path), new JsonLoadSettings());
+            if (JsonNode.Parse(File.ReadAllText(path)) is not JsonObject o) return null;
+            string? Str(string key) => o[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
             return new StageRecord
             {
-                Id = (string?)o["id"] ?? "",
-                RuntimeRoot = (string?)o["runtimeRoot"],
-                Runtime = (string?)o["runtime"] ?? "",
-                Bundle = (string?)o["bundle"] ?? "",
-                LowerDir = (string?)o["lowerDir"] ?? "",
-                Archive = (string?)o["archive"],
-                ArchiveResolved = (string?)o["archiveResolved"],
-                Phase = (string?)o["phase"] ?? "staging",
-                Created = (string?)o["created"] ?? "",
+                Id = Str("id") ?? "",
+                RuntimeRoot = Str("runtimeRoot"),
+                Runtime = Str("runtime") ?? "",
+                Bundle = Str("bundle") ?? "",
+                LowerDir = Str("lowerDir") ?? "",
+                Archive = Str("archive"),
+                ArchiveResolved = Str("archiveResolved"),
+                Phase = Str("phase") ?? "staging",
+                Created = Str("created") ?? "",
             };
         }
         catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
