@@ -1,28 +1,175 @@
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
 namespace Csshim.OciSpec;
 
-/// <summary>A bundle's config.json, edited as a JObject so every field we do not touch survives as written.</summary>
+/// <summary>A bundle's config.json, edited as a JSON node tree so every field we do not touch survives as written:
+/// numbers keep their text (0.1 stays 0.1, 1e300 stays 1e300) and date-like strings are never parsed.</summary>
 public sealed class BundleSpec
 {
-    public static BundleSpec Load(string bundleDir) => throw new NotImplementedException();
+    private JsonObject document = new();
+    private bool hadAnnotations;
+
+    private static readonly JsonDocumentOptions ReadOptions = new() { CommentHandling = JsonCommentHandling.Skip };
+
+    /// <summary>Written with relaxed escaping so that '+', '&lt;' or non-ASCII in annotations stay readable.</summary>
+    public static readonly JsonSerializerOptions WriteOptions = new()
+    {
+        WriteIndented = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>Read BUNDLE/config.json. Throws SpecFormatException naming the file for a missing, unreadable or
+    /// malformed file.</summary>
+    public static BundleSpec Load(string bundleDir)
+    {
+        var dir = Path.GetFullPath(bundleDir);
+        var path = Path.Combine(dir, "config.json");
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SpecFormatException($"cannot read OCI spec {path}: {e.Message}", e);
+        }
+        var document = ParseDocument(text, path);
+        return new BundleSpec
+        {
+            BundleDir = dir,
+            document = document,
+            hadAnnotations = document["annotations"] is not null,
+        };
+    }
+
+    /// <summary>Parse config.json text; the whole text must be one JSON object.</summary>
+    public static JsonObject ParseDocument(string text, string pathForErrors)
+    {
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(text, documentOptions: ReadOptions);
+        }
+        catch (JsonException e)
+        {
+            throw new SpecFormatException($"OCI spec {pathForErrors} is not valid JSON: {e.Message}", e);
+        }
+        return node as JsonObject
+            ?? throw new SpecFormatException($"OCI spec {pathForErrors} is not a JSON object (found {node?.GetValueKind().ToString() ?? "null"})");
+    }
 
     public string BundleDir { get; init; } = "";
     public string ConfigPath => Path.Combine(BundleDir, "config.json");
+    /// <summary>The whole document, for fields without an accessor. Edits made here are saved too.</summary>
+    public JsonObject Document => document;
+
     /// <summary>root.path as written (may be relative to the bundle).</summary>
-    public string RootPath { get => throw new NotImplementedException(); set => throw new NotImplementedException(); }
+    public string RootPath
+    {
+        get => document["root"] is JsonObject root && StringOf(root["path"]) is { } p
+            ? p
+            : throw new SpecFormatException($"OCI spec {ConfigPath} has no root.path string");
+        set
+        {
+            if (document["root"] is not JsonObject root)
+                document["root"] = root = new JsonObject();
+            root["path"] = value;
+        }
+    }
+
     /// <summary>root.path made absolute against the bundle directory.</summary>
-    public string AbsoluteRootPath => throw new NotImplementedException();
-    public bool RootReadonly => throw new NotImplementedException();
-    public IReadOnlyDictionary<string, string> Annotations => throw new NotImplementedException();
-    public void SetAnnotation(string key, string value) => throw new NotImplementedException();
-    public void RemoveAnnotation(string key) => throw new NotImplementedException();
+    public string AbsoluteRootPath => Path.GetFullPath(Path.Combine(BundleDir, RootPath));
+
+    /// <summary>root.readonly; absent or not a bool reads as false (the OCI default).</summary>
+    public bool RootReadonly =>
+        document["root"] is JsonObject root && root["readonly"] is JsonValue r && r.GetValueKind() == JsonValueKind.True;
+
+    /// <summary>The string-valued annotations (others are ignored, as Go's map[string]string could not hold them).</summary>
+    public IReadOnlyDictionary<string, string> Annotations
+    {
+        get
+        {
+            var result = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (document["annotations"] is JsonObject a)
+                foreach (var (key, value) in a)
+                    if (StringOf(value) is { } v)
+                        result[key] = v;
+            return result;
+        }
+    }
+
+    public void SetAnnotation(string key, string value)
+    {
+        if (document["annotations"] is not JsonObject a)
+            document["annotations"] = a = new JsonObject();
+        a[key] = value;
+    }
+
+    /// <summary>Remove one annotation. An annotations object csshim created and emptied goes away again; one the
+    /// spec had stays (as `{}`), so the document keeps the shape its writer gave it.</summary>
+    public void RemoveAnnotation(string key)
+    {
+        if (document["annotations"] is not JsonObject a) return;
+        a.Remove(key);
+        if (a.Count == 0 && !hadAnnotations) document.Remove("annotations");
+    }
+
     /// <summary>Write config.json through a temp file, fsync and rename, keeping the file mode.</summary>
-    public void SaveAtomic() => throw new NotImplementedException();
+    public void SaveAtomic()
+    {
+        var path = ConfigPath;
+        var mode = File.Exists(path)
+            ? File.GetUnixFileMode(path)
+            : UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        AtomicFile.WriteText(path, mode, document.ToJsonString(WriteOptions));
+    }
+
+    private static string? StringOf(JsonNode? node) =>
+        node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
 }
 
-/// <summary>The annotation that names a rootfs upper archive, chosen by runsc's rules (FORMAT.md).</summary>
-public sealed record RootfsTarAnnotation(string Key, string ArchivePath)
+/// <summary>Replace a file whole: temp file beside it, fsync, rename. Readers see the old or the new file, never half.</summary>
+public static class AtomicFile
 {
-    public const string BaseKey = "dev.gvisor.tar.rootfs.upper";
-    /// <summary>The key that applies to this spec and its archive path, or null when none applies.</summary>
-    public static RootfsTarAnnotation? Find(IReadOnlyDictionary<string, string> annotations) => throw new NotImplementedException();
+    public static void Write(string path, UnixFileMode mode, Action<Stream> write)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.csshim-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            using (var stream = new FileStream(tmp, new FileStreamOptions
+                   { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = mode }))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.SetUnixFileMode(tmp, mode); // the umask must not narrow the original mode
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(tmp);
+            throw new IOException($"cannot write {path}: {e.Message}", e);
+        }
+        catch
+        {
+            TryDelete(tmp);
+            throw;
+        }
+    }
+
+    public static void WriteText(string path, UnixFileMode mode, string text) =>
+        Write(path, mode, s => s.Write(new UTF8Encoding(false).GetBytes(text)));
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
 }
+
+/// <summary>A config.json that cannot be read or is not a usable OCI spec; the message names the file and the
+/// problem. An IOException so that callers handling file errors handle this one too.</summary>
+public sealed class SpecFormatException(string message, Exception? inner = null) : IOException(message, inner);

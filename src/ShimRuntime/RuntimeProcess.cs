@@ -29,9 +29,10 @@ internal static class RuntimeProcess
 
     /// <summary>Run the runtime as a child with csshim's stdio and inherited fds, forwarding signals; returns its
     /// exit status, or 128+signal when it was killed (as a shell reports it).</summary>
-    public static int Spawn(string path, IReadOnlyList<string> args)
+    public static int Spawn(string path, IReadOnlyList<string> args, Action? onStarted = null)
     {
         int pid = StartChild(path, args);
+        onStarted?.Invoke();
         var registrations = ForwardedSignals
             .Select(sig => PosixSignalRegistration.Create((PosixSignal)sig, ctx =>
             {

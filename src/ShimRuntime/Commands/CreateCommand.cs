@@ -20,7 +20,8 @@ internal static class CreateCommand
         int status;
         try
         {
-            status = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs(StagedRuntimeFlags(invocation, log, id)));
+            status = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs(StagedRuntimeFlags(invocation, log, id)),
+                onStarted: () => FaultPoint.Reach("forwarding"));
         }
         catch
         {

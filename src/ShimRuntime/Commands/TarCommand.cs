@@ -1,3 +1,4 @@
+using Csshim.OciSpec;
 using Csshim.ShimRuntime.Staging;
 using Csshim.TarLayer;
 
@@ -47,32 +48,18 @@ internal static class TarCommand
         _ => throw new ShimUsageException($"--compress \"{value}\": use gzip, zstd or none"),
     };
 
-    /// <summary>A failed or killed snapshot must never leave half an archive under the caller's name.</summary>
+    /// <summary>A failed or killed snapshot must never leave half an archive under the caller's name; the mode is
+    /// runsc's 0644 whatever the umask.</summary>
     private static void WriteAtomically(string upper, string file, ArchiveCompression compression)
     {
-        var dir = Path.GetDirectoryName(file)!;
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(file)}.csshim-{Environment.ProcessId}");
         const UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
         try
         {
-            using (var output = new FileStream(tmp, new FileStreamOptions
-                   { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = mode, BufferSize = 0 }))
-            {
-                UpperArchive.Write(upper, output, compression);
-                output.Flush(flushToDisk: true);
-            }
-            File.SetUnixFileMode(tmp, mode); // the umask must not narrow runsc's 0644
-            File.Move(tmp, file, overwrite: true);
+            AtomicFile.Write(file, mode, output => UpperArchive.Write(upper, FaultPoint.Wrap(output, "snapshotting"), compression));
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArchiveRejectedException)
+        catch (Exception e) when (e is IOException or ArchiveRejectedException)
         {
-            File.Delete(tmp);
             throw new ShimException($"cannot write snapshot {file}: {e.Message}", inner: e);
-        }
-        catch
-        {
-            File.Delete(tmp);
-            throw;
         }
     }
 }

@@ -12,9 +12,11 @@ internal sealed record DockerChange(string Path, string Name, bool Created, JTok
     {
         if (!Changed) return $"docker: runtime \"{Name}\" in {Path} is already up to date";
         var verb = dryRun ? "would " : "";
-        var what = Before is null ? $"{verb}add runtime \"{Name}\"" : $"{verb}update runtime \"{Name}\" (was {Before.ToString(Formatting.None)})";
-        var file = Created ? $"{verb}create {Path}" : Path;
-        return $"docker: {what}: {After.ToString(Formatting.None)} in {file}";
+        var what = Before is null
+            ? $"{verb}add runtime \"{Name}\""
+            : $"{verb}update runtime \"{Name}\" (was {Before.ToString(Formatting.None)})";
+        var where = Created ? $"{Path} ({(dryRun ? "would create it" : "created")})" : Path;
+        return $"docker: {what} in {where}: {After.ToString(Formatting.None)}";
     }
 }
 
@@ -46,7 +48,7 @@ internal static class DockerDaemonConfig
         };
         entry["path"] = selfPath;
         if (runtimeArgs is { Count: > 0 })
-            entry["runtimeArgs"] = new JArray(runtimeArgs.ToArray<object>());
+            entry["runtimeArgs"] = new JArray(runtimeArgs.Select(a => new JValue(a)));
         else if (runtimeArgs is not null)
             entry.Remove("runtimeArgs");
 

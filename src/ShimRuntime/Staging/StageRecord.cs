@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Csshim.OciSpec;
 
 namespace Csshim.ShimRuntime.Staging;
 
@@ -24,9 +25,7 @@ internal sealed record StageRecord
             ["lowerDir"] = LowerDir, ["archive"] = Archive, ["archiveResolved"] = ArchiveResolved,
             ["phase"] = Phase, ["created"] = Created,
         };
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteText(path, UnixFileMode.UserRead | UnixFileMode.UserWrite, o.ToJsonString(BundleSpec.WriteOptions));
     }
 
     /// <summary>Null when the file is missing or unreadable: a crash before it was written left nothing to put back.</summary>

@@ -44,6 +44,7 @@ internal sealed class Stager(Invocation invocation)
 
                 Directory.CreateDirectory(stage.Layer);
                 Mounts.MountLayerTmpfs(stage.Layer, invocation.UpperSize);
+                FaultPoint.Reach("tmpfs-mounted");
                 Directory.CreateDirectory(stage.Work);
                 Directory.CreateDirectory(stage.Upper);
                 CopyRootAttributes(lower, stage.Upper);
@@ -51,6 +52,7 @@ internal sealed class Stager(Invocation invocation)
 
                 Directory.CreateDirectory(stage.Merged);
                 Mounts.MountOverlay(lower, stage.Upper, stage.Work, stage.Merged);
+                FaultPoint.Reach("overlay-mounted");
 
                 spec.RootPath = stage.Merged;
                 spec.SetAnnotation(OriginalRootAnnotation, lower);
@@ -59,6 +61,7 @@ internal sealed class Stager(Invocation invocation)
                 // A runsc that knows the annotation must neither apply it again nor refuse it.
                 foreach (var key in spec.Annotations.Keys.Where(IsGvisorTarKey).ToList()) spec.RemoveAnnotation(key);
                 spec.SaveAtomic();
+                FaultPoint.Reach("config-rewritten");
                 (record with { Phase = "staged" }).Save(stage.RecordFile);
             }
             catch
@@ -96,7 +99,7 @@ internal sealed class Stager(Invocation invocation)
     {
         try
         {
-            UpperArchive.Extract(archive.Stream, stage.Upper, new ExtractOptions());
+            UpperArchive.Extract(FaultPoint.Wrap(archive.Stream, "extracting"), stage.Upper, new ExtractOptions());
             archive.VerifyDigest();
         }
         catch (ArchiveRejectedException e)
@@ -145,10 +148,8 @@ internal sealed class Stager(Invocation invocation)
             return; // gone or replaced by the caller: not ours to put back
         }
         if (current.RootPath != stage.Merged) return;
-        var target = Path.Combine(record.Bundle, "config.json");
-        var tmp = Path.Combine(record.Bundle, $".config.json.csshim-{Environment.ProcessId}");
-        File.Copy(stage.OriginalConfig, tmp, overwrite: true);
-        File.Move(tmp, target, overwrite: true);
+        var original = File.ReadAllBytes(stage.OriginalConfig);
+        AtomicFile.Write(current.ConfigPath, File.GetUnixFileMode(current.ConfigPath), s => s.Write(original));
     }
 
     private static void CreatePrivateDir(string dir)
