@@ -111,7 +111,7 @@ public static class RuntimeFlagTables
     private static readonly Dictionary<string, FlagTable> ShimCommands = new(StringComparer.Ordinal)
     {
         ["tar"] = FlagTable.Of(["file", "compress"], ["pause"]),
-        ["install"] = FlagTable.Of(["docker-config", "containerd-config", "name"], ["dry-run", "help,h"]),
+        ["install"] = FlagTable.Of(["docker-config", "containerd-config", "name"], ["dry-run", "no-docker", "help,h"]),
         ["gc"] = FlagTable.Of([], ["dry-run", "help,h"]),
     };
 

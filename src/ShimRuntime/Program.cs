@@ -4,6 +4,9 @@ using Csshim.ShimRuntime.Commands;
 var log = new ShimLog();
 try
 {
+    // install registers csshim itself; it must work before any runtime is installed.
+    if (Csshim.OciSpec.RuntimeCommandLine.Parse(args, Csshim.OciSpec.RuntimeFlavor.Runsc) is { Subcommand: "install" } install)
+        return Csshim.ShimRuntime.Install.InstallCommand.Run(install.SubcommandArgs, Console.Out, Console.Error, CommandRouter.SelfPath);
     var invocation = Invocation.Resolve(args, log);
     return CommandRouter.Dispatch(invocation, log);
 }

@@ -1,5 +1,3 @@
-using Csshim.ShimRuntime.Install;
-
 namespace Csshim.ShimRuntime.Commands;
 
 /// <summary>Which calls csshim acts on; everything else goes to the runtime unchanged, by exec.</summary>
@@ -22,8 +20,6 @@ internal static class CommandRouter
                 return FeaturesCommand.Run(invocation);
             case "gc":
                 return GcCommand.Run(invocation, log);
-            case "install":
-                return InstallCommand.Run(invocation.Command.SubcommandArgs, Console.Out, Console.Error, SelfPath);
             case "demo":
                 return DemoCommand.Run(invocation, log);
             default:

@@ -29,7 +29,7 @@ internal static class CreateCommand
             throw;
         }
 
-        bool foregroundRun = sub.Name == "run" && !sub.Has("detach") && !sub.Has("keep");
+        bool foregroundRun = sub.Name == "run" && !sub.IsSet("detach") && !sub.IsSet("keep");
         if (status != 0 && !foregroundRun)
             UnstageUnlessKnown(invocation, stager, stage, log);
         else if (foregroundRun)

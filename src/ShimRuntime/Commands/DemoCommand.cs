@@ -111,13 +111,16 @@ internal static class DemoCommand
 
         public void Quiet(params string[] args) => Call(args);
 
+        /// <summary>Output goes to files: a runsc sandbox inherits the create call's stdio and outlives it, so a
+        /// pipe would never reach end of file.</summary>
         private (int, string, string) Call(string[] args)
         {
-            var output = Path.Combine(work, "output");
-            var (status, _, stderr) = RuntimeProcess.Capture("/bin/sh",
-                ["-c", "out=$1; shift; exec \"$@\" >\"$out\" </dev/null", "sh", output, CommandRouter.SelfPath, .. globals, .. args]);
-            var stdout = File.Exists(output) ? File.ReadAllText(output) : "";
-            return (status, stdout, stderr);
+            var stdoutFile = Path.Combine(work, "stdout");
+            var stderrFile = Path.Combine(work, "stderr");
+            var (status, _, _) = RuntimeProcess.Capture("/bin/sh",
+                ["-c", "out=$1; err=$2; shift 2; exec \"$@\" >\"$out\" 2>\"$err\" </dev/null", "sh", stdoutFile, stderrFile,
+                 CommandRouter.SelfPath, .. globals, .. args]);
+            return (status, File.ReadAllText(stdoutFile), File.ReadAllText(stderrFile));
         }
     }
 }

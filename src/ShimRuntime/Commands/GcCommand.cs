@@ -8,7 +8,10 @@ internal static class GcCommand
 {
     public static int Run(Invocation invocation, ShimLog log)
     {
-        bool dryRun = invocation.Subcommand.Has("dry-run");
+        var sub = invocation.Subcommand;
+        if (sub.Positionals.Count > 0 || sub.UnknownFlags.Count > 0)
+            throw new ShimUsageException("usage: csshim gc [--dry-run]");
+        bool dryRun = sub.IsSet("dry-run");
         int failures = 0;
         foreach (var stage in ContainerStage.All(invocation.StateDir).ToList())
         {

@@ -11,9 +11,10 @@ internal static class TarCommand
     public static int Run(Invocation invocation, ShimLog log)
     {
         var sub = invocation.Subcommand;
-        if (sub.Positionals.Count != 2 || sub.Positionals[0] != "rootfs-upper")
-            throw new ShimUsageException("usage: csshim tar rootfs-upper [--file PATH] [--compress gzip|zstd] [--pause] <container id>");
-        var id = sub.Positionals[1];
+        if (sub.Verb != "rootfs-upper" || sub.Positionals.Count != 2 || sub.UnknownFlags.Count > 0)
+            throw new ShimUsageException("usage: csshim tar rootfs-upper [--file PATH] [--compress gzip|zstd] [--pause] <container id>"
+                + (sub.UnknownFlags.Count > 0 ? $" (unknown flag -{sub.UnknownFlags[0]})" : ""));
+        var id = sub.ContainerId!;
         var compression = ParseCompression(sub.Value("compress"));
         var file = sub.Value("file");
 
@@ -27,7 +28,7 @@ internal static class TarCommand
         }
 
         using var shared = StageLock.Shared(stage);
-        using var pause = sub.Has("pause") ? ContainerPause.Begin(invocation, id) : null;
+        using var pause = sub.IsSet("pause") ? ContainerPause.Begin(invocation, id) : null;
         if (file is null)
         {
             using var stdout = Console.OpenStandardOutput();

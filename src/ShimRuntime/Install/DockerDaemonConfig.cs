@@ -1,12 +1,13 @@
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Csshim.OciSpec;
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
 
 namespace Csshim.ShimRuntime.Install;
 
 /// <summary>What registering the runtime in daemon.json did (or would do).</summary>
-internal sealed record DockerChange(string Path, string Name, bool Created, JToken? Before, JObject After, bool Changed)
+internal sealed record DockerChange(string Path, string Name, bool Created, JsonNode? Before, JsonObject After, bool Changed)
 {
     public string Describe(bool dryRun)
     {
@@ -14,52 +15,78 @@ internal sealed record DockerChange(string Path, string Name, bool Created, JTok
         var verb = dryRun ? "would " : "";
         var what = Before is null
             ? $"{verb}add runtime \"{Name}\""
-            : $"{verb}update runtime \"{Name}\" (was {Before.ToString(Formatting.None)})";
+            : $"{verb}update runtime \"{Name}\" (was {DockerDaemonConfig.Compact(Before)})";
         var where = Created ? $"{Path} ({(dryRun ? "would create it" : "created")})" : Path;
-        return $"docker: {what} in {where}: {After.ToString(Formatting.None)}";
+        return $"docker: {what} in {where}: {DockerDaemonConfig.Compact(After)}";
     }
 }
 
 /// <summary>Docker's daemon.json, merged like `runsc install`: only runtimes.NAME is touched; other keys, other
-/// runtimes and the entry's other fields stay as they were.</summary>
+/// runtimes and the entry's other fields stay as they were (numbers keep their text: JsonNode writes back the
+/// token it read).</summary>
 internal static class DockerDaemonConfig
 {
     private static readonly UnixFileMode NewFileMode =
         UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
+    // Relaxed escaping: a path or argument with '+' or non-ASCII stays readable in the operator's file.
+    private static readonly JsonWriterOptions Indented = new() { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions OneLine = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    // dockerd (Go) rejects a daemon.json with a key given twice; so does csshim rather than guess which one counts.
+    private static readonly JsonDocumentOptions ReadOptions = new() { AllowDuplicateProperties = false };
+
     public static DockerChange Register(string path, string name, string selfPath, IReadOnlyList<string>? runtimeArgs, bool dryRun)
     {
         path = Path.GetFullPath(path);
         var existing = Read(path);
-        var document = existing ?? new JObject();
+        var document = existing ?? new JsonObject();
 
         var runtimes = document["runtimes"] switch
         {
-            null => (JObject)(document["runtimes"] = new JObject()),
-            JObject o => o,
-            var other => throw new InstallException($"{path}: \"runtimes\" is a {other.Type}, not an object; fix it by hand"),
+            null when !document.ContainsKey("runtimes") => Add(document, "runtimes"),
+            JsonObject o => o,
+            var other => throw new InstallException($"{path}: \"runtimes\" is {Kind(other)}, not an object; left unchanged, fix it by hand"),
         };
         var before = runtimes[name]?.DeepClone();
         var entry = runtimes[name] switch
         {
-            null => (JObject)(runtimes[name] = new JObject()),
-            JObject o => o,
-            var other => throw new InstallException($"{path}: runtimes.{name} is a {other.Type}, not an object; fix it by hand"),
+            null when !runtimes.ContainsKey(name) => Add(runtimes, name),
+            JsonObject o => o,
+            var other => throw new InstallException($"{path}: runtimes.{name} is {Kind(other)}, not an object; left unchanged, fix it by hand"),
         };
         entry["path"] = selfPath;
         if (runtimeArgs is { Count: > 0 })
-            entry["runtimeArgs"] = new JArray(runtimeArgs.Select(a => new JValue(a)));
+            entry["runtimeArgs"] = new JsonArray(runtimeArgs.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray());
         else if (runtimeArgs is not null)
             entry.Remove("runtimeArgs");
 
-        var changed = existing is null || before is null || !JToken.DeepEquals(before, entry);
+        var changed = existing is null || before is null || !JsonNode.DeepEquals(before, entry);
         if (changed && !dryRun) Write(path, document, existing is null);
-        return new DockerChange(path, name, existing is null, before, (JObject)entry.DeepClone(), changed);
+        return new DockerChange(path, name, existing is null, before, (JsonObject)entry.DeepClone(), changed);
     }
 
-    /// <summary>The file as a JObject, null when it does not exist. Empty or whitespace-only counts as `{}` (dockerd
-    /// accepts such a file too).</summary>
-    private static JObject? Read(string path)
+    internal static string Compact(JsonNode node) => Serialize(node, OneLine);
+
+    private static JsonObject Add(JsonObject parent, string key)
+    {
+        var child = new JsonObject();
+        parent[key] = child;
+        return child;
+    }
+
+    private static string Kind(JsonNode? node) => node?.GetValueKind() switch
+    {
+        null or JsonValueKind.Null => "null",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        var k => $"a {k.ToString()!.ToLowerInvariant()}",
+    };
+
+    /// <summary>The file as a JsonObject, null when it does not exist. Empty or whitespace-only counts as `{}`
+    /// (dockerd accepts such a file too).</summary>
+    private static JsonObject? Read(string path)
     {
         string text;
         try
@@ -74,26 +101,20 @@ internal static class DockerDaemonConfig
         {
             throw new InstallException($"cannot read {path}: {e.Message}", e);
         }
-        if (string.IsNullOrWhiteSpace(text)) return new JObject();
+        if (string.IsNullOrWhiteSpace(text)) return new JsonObject();
+        JsonNode? node;
         try
         {
-            using var reader = new JsonTextReader(new StringReader(text))
-            {
-                DateParseHandling = DateParseHandling.None,
-                FloatParseHandling = FloatParseHandling.Double,
-            };
-            var token = JToken.ReadFrom(reader, new JsonLoadSettings { DuplicatePropertyNameHandling = DuplicatePropertyNameHandling.Error });
-            if (reader.Read())
-                throw new InstallException($"{path} is not valid JSON: unexpected content after the object, line {reader.LineNumber}; left unchanged");
-            return token as JObject ?? throw new InstallException($"{path} is not a JSON object (found {token.Type}); left unchanged");
+            node = JsonNode.Parse(text, documentOptions: ReadOptions);
         }
         catch (JsonException e)
         {
             throw new InstallException($"{path} is not valid JSON ({e.Message}); left unchanged", e);
         }
+        return node as JsonObject ?? throw new InstallException($"{path} is not a JSON object (found {Kind(node)}); left unchanged");
     }
 
-    private static void Write(string path, JObject document, bool create)
+    private static void Write(string path, JsonObject document, bool create)
     {
         try
         {
@@ -101,15 +122,18 @@ internal static class DockerDaemonConfig
             if (create && !Directory.Exists(dir))
                 Directory.CreateDirectory(dir, NewFileMode | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
             var mode = create ? NewFileMode : File.GetUnixFileMode(path);
-            var text = new StringBuilder();
-            using (var writer = new JsonTextWriter(new StringWriter(text)) { Formatting = Formatting.Indented, Indentation = 4 })
-                document.WriteTo(writer);
-            text.Append('\n');
-            AtomicFile.WriteText(path, mode, text.ToString());
+            AtomicFile.WriteText(path, mode, Serialize(document, Indented) + "\n");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InstallException($"cannot write {path}: {e.Message}", e);
         }
+    }
+
+    private static string Serialize(JsonNode node, JsonWriterOptions options)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, options)) node.WriteTo(writer);
+        return Encoding.UTF8.GetString(buffer.ToArray());
     }
 }

@@ -17,7 +17,7 @@ public static class InstallCommand
     public const string DefaultName = "csshim";
 
     private const string Usage =
-        "usage: csshim install [--docker-config FILE] [--containerd-config FILE] [--name NAME] [--dry-run] [-- runtimeArgs...]";
+        "usage: csshim install [--docker-config FILE | --no-docker] [--containerd-config FILE] [--name NAME] [--dry-run] [-- runtimeArgs...]";
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, string selfPath)
     {
@@ -40,11 +40,18 @@ public static class InstallCommand
         var self = Path.GetFullPath(selfPath);
         try
         {
-            var docker = DockerDaemonConfig.Register(options.DockerConfig, options.Name, self, options.RuntimeArgs, options.DryRun);
-            stdout.WriteLine(docker.Describe(options.DryRun));
-            if (docker.Changed && !options.DryRun)
-                stdout.WriteLine("docker: reload dockerd to pick it up (systemctl reload docker, or kill -HUP the dockerd pid); " +
-                                 $"then docker run --runtime={options.Name} ...");
+            if (options.DockerConfig is null)
+            {
+                stdout.WriteLine("docker: skipped (--no-docker)");
+            }
+            else
+            {
+                var docker = DockerDaemonConfig.Register(options.DockerConfig, options.Name, self, options.RuntimeArgs, options.DryRun);
+                stdout.WriteLine(docker.Describe(options.DryRun));
+                if (docker.Changed && !options.DryRun)
+                    stdout.WriteLine("docker: reload dockerd to pick it up (systemctl reload docker, or kill -HUP the dockerd pid); " +
+                                     $"then docker run --runtime={options.Name} ...");
+            }
 
             if (options.ContainerdConfig is null)
             {
@@ -76,8 +83,9 @@ public sealed class InstallException(string message, Exception? inner = null) : 
 
 public sealed class InstallUsageException(string message) : Exception(message);
 
+/// <summary>DockerConfig is null with --no-docker (a host without Docker gets no /etc/docker/daemon.json).</summary>
 internal sealed record InstallOptions(
-    string DockerConfig, string? ContainerdConfig, string Name, bool DryRun, IReadOnlyList<string>? RuntimeArgs, bool Help)
+    string? DockerConfig, string? ContainerdConfig, string Name, bool DryRun, IReadOnlyList<string>? RuntimeArgs, bool Help)
 {
     public static InstallOptions Parse(IReadOnlyList<string> args)
     {
@@ -90,9 +98,11 @@ internal sealed record InstallOptions(
         var name = line.Value("name") ?? InstallCommand.DefaultName;
         if (!IsValidName(name))
             throw new InstallUsageException($"--name \"{name}\": use letters, digits, '_', '-' and '.', starting with a letter or digit");
-        var docker = line.Value("docker-config") ?? InstallCommand.DefaultDockerConfig;
+        if (line.IsSet("no-docker") && line.Has("docker-config"))
+            throw new InstallUsageException("--no-docker and --docker-config exclude each other");
+        var docker = line.IsSet("no-docker") ? null : line.Value("docker-config") ?? InstallCommand.DefaultDockerConfig;
         var containerd = line.Value("containerd-config");
-        if (docker.Length == 0 || containerd is { Length: 0 })
+        if (docker is { Length: 0 } || containerd is { Length: 0 })
             throw new InstallUsageException("config file paths must not be empty");
         return new InstallOptions(docker, containerd, name, line.IsSet("dry-run"),
             line.SawTerminator ? line.Positionals : null, false);
