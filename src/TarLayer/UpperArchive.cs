@@ -23,8 +23,44 @@ public sealed class LayerFullException(string message, Exception? inner = null) 
 public static class UpperArchive
 {
     /// <summary>Extract into an existing empty directory; compression detected by magic. On failure nothing remains in destinationDir.</summary>
-    public static ExtractResult Extract(Stream archive, string destinationDir, ExtractOptions options) => throw new NotImplementedException();
+    public static ExtractResult Extract(Stream archive, string destinationDir, ExtractOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(archive);
+        options ??= new ExtractOptions();
+        using var extractor = new Extractor(destinationDir, options);
+        if (!extractor.IsEmpty()) throw new ArgumentException($"destination '{destinationDir}' is not empty", nameof(destinationDir));
+        try
+        {
+            using var input = Compression.OpenForRead(archive);
+            using var reader = new PaxTarReader(input, options.MaxBytes);
+            try { extractor.Run(reader); }
+            catch (InvalidDataException ex) { throw new ArchiveRejectedException($"archive: corrupt compressed stream ({ex.Message})", ex); }
+            catch (Exception ex) when (ex is not ArchiveRejectedException && ex is not IOException && ex.GetType().Namespace?.StartsWith("SharpCompress") == true)
+            { throw new ArchiveRejectedException($"archive: corrupt compressed stream ({ex.Message})", ex); }
+            return new ExtractResult(extractor.Entries, extractor.Bytes);
+        }
+        catch
+        {
+            extractor.RemoveAllChildren();
+            throw;
+        }
+    }
 
     /// <summary>Serialize an overlay upper directory in runsc's layout.</summary>
-    public static void Write(string upperDir, Stream output, ArchiveCompression compression = ArchiveCompression.None) => throw new NotImplementedException();
+    public static void Write(string upperDir, Stream output, ArchiveCompression compression = ArchiveCompression.None)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var compressed = Compression.OpenForWrite(output, compression);
+        try
+        {
+            using var writer = new PaxTarWriter(compressed);
+            new Snapshotter(writer).Run(upperDir);
+            writer.Finish();
+        }
+        finally
+        {
+            if (!ReferenceEquals(compressed, output)) compressed.Dispose();
+        }
+        output.Flush();
+    }
 }

@@ -1,0 +1,261 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Csshim.TarLayer;
+
+/// <summary>File metadata from statx, never following a final symlink.</summary>
+internal readonly record struct FileStat(
+    uint Mode, uint Uid, uint Gid, uint NLink, ulong Ino, long Size,
+    long MtimeSec, uint MtimeNsec, uint RdevMajor, uint RdevMinor, uint DevMajor, uint DevMinor)
+{
+    public uint Type => Mode & Native.S_IFMT;
+    public uint Perm => Mode & 0xFFF;
+}
+
+/// <summary>
+/// libc through LibraryImport (NativeAOT-safe). Paths are "raw strings": one char per byte (Latin-1),
+/// so Linux names that are not UTF-8 survive a round trip unchanged.
+/// </summary>
+internal static unsafe partial class Native
+{
+    public const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFBLK = 0x6000,
+        S_IFDIR = 0x4000, S_IFCHR = 0x2000, S_IFIFO = 0x1000;
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_EXCL = 0x80, O_DIRECTORY = 0x10000,
+        O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_PATH = 0x200000, O_NOATIME = 0x40000;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200, AT_EMPTY_PATH = 0x1000;
+    public const int ENOENT = 2, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, ENOSPC = 28, ELOOP = 40, ENOSYS = 38,
+        EXDEV = 18, EDQUOT = 122, ENODATA = 61, ERANGE = 34, EPERM = 1, EINTR = 4, E2BIG = 7, ENAMETOOLONG = 36;
+    public const ulong RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_IN_ROOT = 0x10;
+    const long SYS_openat2 = 437;
+    const long UTIME_OMIT = (1L << 30) - 2;
+
+    [StructLayout(LayoutKind.Sequential)]
+    struct OpenHow { public ulong Flags, Mode, Resolve; }
+
+    [StructLayout(LayoutKind.Sequential)]
+    struct Timespec { public long Sec, Nsec; }
+
+    [LibraryImport("libc", SetLastError = true)] private static partial int openat(int dirfd, byte* path, int flags, uint mode);
+    [LibraryImport("libc", SetLastError = true)] private static partial long syscall(long number, int dirfd, byte* path, OpenHow* how, nuint size);
+    [LibraryImport("libc", SetLastError = true)] private static partial int close(int fd);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buf, nuint count);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buf, nuint count);
+    [LibraryImport("libc", SetLastError = true)] private static partial int mkdirat(int dirfd, byte* path, uint mode);
+    [LibraryImport("libc", SetLastError = true)] private static partial int mknodat(int dirfd, byte* path, uint mode, ulong dev);
+    [LibraryImport("libc", SetLastError = true)] private static partial int symlinkat(byte* target, int dirfd, byte* path);
+    [LibraryImport("libc", SetLastError = true)] private static partial int linkat(int olddirfd, byte* oldpath, int newdirfd, byte* newpath, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial int unlinkat(int dirfd, byte* path, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial int fchownat(int dirfd, byte* path, uint uid, uint gid, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial int fchmodat(int dirfd, byte* path, uint mode, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial int fchmod(int fd, uint mode);
+    [LibraryImport("libc", SetLastError = true)] private static partial int fchown(int fd, uint uid, uint gid);
+    [LibraryImport("libc", SetLastError = true)] private static partial int utimensat(int dirfd, byte* path, Timespec* times, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial int lsetxattr(byte* path, byte* name, byte* value, nuint size, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial int fsetxattr(int fd, byte* name, byte* value, nuint size, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial int futimens(int fd, Timespec* times);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint fgetxattr(int fd, byte* name, byte* value, nuint size);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint flistxattr(int fd, byte* list, nuint size);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint lgetxattr(byte* path, byte* name, byte* value, nuint size);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint llistxattr(byte* path, byte* list, nuint size);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint readlinkat(int dirfd, byte* path, byte* buf, nuint size);
+    [LibraryImport("libc", SetLastError = true)] private static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buf);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint fdopendir(int fd);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint readdir(nint dir);
+    [LibraryImport("libc", SetLastError = true)] private static partial int closedir(nint dir);
+    [LibraryImport("libc", SetLastError = true)] private static partial int dup(int fd);
+
+    public static int Errno => Marshal.GetLastPInvokeError();
+
+    /// <summary>Raw string (one char per byte) to a NUL-terminated byte array.</summary>
+    public static byte[] Z(string raw)
+    {
+        var b = new byte[raw.Length + 1];
+        Encoding.Latin1.GetBytes(raw, 0, raw.Length, b, 0);
+        return b;
+    }
+
+    public static string ErrText(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+
+    public static int OpenAt(int dirfd, string path, int flags, uint mode = 0)
+    {
+        fixed (byte* p = Z(path)) return openat(dirfd, p, flags | O_CLOEXEC, mode);
+    }
+
+    /// <summary>openat2; returns -1 with errno set. ENOSYS when the kernel lacks it.</summary>
+    public static int OpenAt2(int dirfd, string path, int flags, ulong resolve)
+    {
+        var how = new OpenHow { Flags = (ulong)(flags | O_CLOEXEC), Mode = 0, Resolve = resolve };
+        fixed (byte* p = Z(path)) return (int)syscall(SYS_openat2, dirfd, p, &how, (nuint)sizeof(OpenHow));
+    }
+
+    public static void Close(int fd) { if (fd >= 0) close(fd); }
+    public static int Dup(int fd) => dup(fd);
+
+    public static int Read(int fd, Span<byte> buf)
+    {
+        fixed (byte* p = buf)
+            while (true)
+            {
+                var n = read(fd, p, (nuint)buf.Length);
+                if (n >= 0 || Errno != EINTR) return (int)n;
+            }
+    }
+
+    /// <summary>Write all bytes; returns 0 or errno.</summary>
+    public static int WriteAll(int fd, ReadOnlySpan<byte> buf)
+    {
+        fixed (byte* p0 = buf)
+        {
+            var p = p0; var left = buf.Length;
+            while (left > 0)
+            {
+                var n = write(fd, p, (nuint)left);
+                if (n < 0) { var e = Errno; if (e == EINTR) continue; return e; }
+                p += n; left -= (int)n;
+            }
+        }
+        return 0;
+    }
+
+    public static int MkdirAt(int dirfd, string name, uint mode) { fixed (byte* p = Z(name)) return mkdirat(dirfd, p, mode); }
+    public static int MknodAt(int dirfd, string name, uint mode, uint major, uint minor)
+    {
+        ulong dev = ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8)
+                  | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
+        fixed (byte* p = Z(name)) return mknodat(dirfd, p, mode, dev);
+    }
+    public static int SymlinkAt(string target, int dirfd, string name)
+    {
+        fixed (byte* t = Z(target)) fixed (byte* p = Z(name)) return symlinkat(t, dirfd, p);
+    }
+    public static int LinkAt(int olddirfd, string oldname, int newdirfd, string newname)
+    {
+        fixed (byte* o = Z(oldname)) fixed (byte* n = Z(newname)) return linkat(olddirfd, o, newdirfd, n, 0);
+    }
+    public static int UnlinkAt(int dirfd, string name, int flags) { fixed (byte* p = Z(name)) return unlinkat(dirfd, p, flags); }
+    public static int LchownAt(int dirfd, string name, uint uid, uint gid) { fixed (byte* p = Z(name)) return fchownat(dirfd, p, uid, gid, AT_SYMLINK_NOFOLLOW); }
+    public static int ChmodAt(int dirfd, string name, uint mode) { fixed (byte* p = Z(name)) return fchmodat(dirfd, p, mode, 0); }
+    public static int Fchmod(int fd, uint mode) => fchmod(fd, mode);
+    public static int Fchown(int fd, uint uid, uint gid) => fchown(fd, uid, gid);
+
+    /// <summary>Set mtime (atime := mtime) without following a final symlink; name "" means dirfd itself.</summary>
+    public static int LutimesAt(int dirfd, string name, long sec, long nsec)
+    {
+        var ts = stackalloc Timespec[2];
+        ts[0] = new Timespec { Sec = sec, Nsec = nsec };
+        ts[1] = ts[0];
+        if (name.Length == 0) return utimensat(dirfd, null, ts, 0);
+        fixed (byte* p = Z(name)) return utimensat(dirfd, p, ts, AT_SYMLINK_NOFOLLOW);
+    }
+
+    public static int LSetXattr(string path, string name, ReadOnlySpan<byte> value)
+    {
+        fixed (byte* p = Z(path)) fixed (byte* n = Z(name)) fixed (byte* v = value)
+            return lsetxattr(p, n, v, (nuint)value.Length, 0);
+    }
+
+    public static int FSetXattr(int fd, string name, ReadOnlySpan<byte> value)
+    {
+        fixed (byte* n = Z(name)) fixed (byte* v = value)
+            return fsetxattr(fd, n, v, (nuint)value.Length, 0);
+    }
+
+    public static int Futimens(int fd, long sec, long nsec)
+    {
+        var ts = stackalloc Timespec[2];
+        ts[0] = new Timespec { Sec = sec, Nsec = nsec };
+        ts[1] = ts[0];
+        return futimens(fd, ts);
+    }
+
+    /// <summary>Names of all xattrs (raw strings); empty when none or the file vanished.</summary>
+    public static List<string> ListXattr(int fd, string? path)
+    {
+        var result = new List<string>();
+        var zp = Z(path ?? "");
+        fixed (byte* p = zp)
+        {
+            var size = fd >= 0 ? flistxattr(fd, null, 0) : llistxattr(p, null, 0);
+            while (size > 0)
+            {
+                var buf = new byte[size];
+                nint n;
+                fixed (byte* b = buf) n = fd >= 0 ? flistxattr(fd, b, (nuint)buf.Length) : llistxattr(p, b, (nuint)buf.Length);
+                if (n < 0 && Errno == ERANGE) { size = fd >= 0 ? flistxattr(fd, null, 0) : llistxattr(p, null, 0); continue; }
+                if (n <= 0) break;
+                int start = 0;
+                for (int i = 0; i < n; i++)
+                    if (buf[i] == 0) { if (i > start) result.Add(Encoding.Latin1.GetString(buf, start, i - start)); start = i + 1; }
+                break;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Exact bytes of one xattr, or null when it is gone.</summary>
+    public static byte[]? GetXattr(int fd, string? path, string name)
+    {
+        fixed (byte* p = Z(path ?? "")) fixed (byte* n = Z(name))
+            while (true)
+            {
+                var size = fd >= 0 ? fgetxattr(fd, n, null, 0) : lgetxattr(p, n, null, 0);
+                if (size < 0) return null;
+                var buf = new byte[size];
+                nint got;
+                fixed (byte* b = buf) got = fd >= 0 ? fgetxattr(fd, n, b, (nuint)buf.Length) : lgetxattr(p, n, b, (nuint)buf.Length);
+                if (got < 0 && Errno == ERANGE) continue;
+                if (got < 0) return null;
+                return got == size ? buf : buf[..(int)got];
+            }
+    }
+
+    public static string? ReadLinkAt(int dirfd, string name)
+    {
+        var buf = new byte[4097];
+        fixed (byte* p = Z(name)) fixed (byte* b = buf)
+        {
+            var n = readlinkat(dirfd, p, b, (nuint)buf.Length);
+            return n < 0 ? null : Encoding.Latin1.GetString(buf, 0, (int)n);
+        }
+    }
+
+    /// <summary>lstat via statx; name "" stats dirfd itself. Returns errno (0 on success).</summary>
+    public static int LStatAt(int dirfd, string name, out FileStat st)
+    {
+        var buf = stackalloc byte[256];
+        int rc;
+        if (name.Length == 0) { byte empty = 0; rc = statx(dirfd, &empty, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, 0x7ff, buf); }
+        else fixed (byte* p = Z(name)) rc = statx(dirfd, p, AT_SYMLINK_NOFOLLOW, 0x7ff, buf);
+        if (rc != 0) { st = default; return Errno; }
+        st = new FileStat(
+            Mode: *(ushort*)(buf + 28), Uid: *(uint*)(buf + 20), Gid: *(uint*)(buf + 24), NLink: *(uint*)(buf + 16),
+            Ino: *(ulong*)(buf + 32), Size: *(long*)(buf + 40),
+            MtimeSec: *(long*)(buf + 112), MtimeNsec: *(uint*)(buf + 120),
+            RdevMajor: *(uint*)(buf + 128), RdevMinor: *(uint*)(buf + 132),
+            DevMajor: *(uint*)(buf + 136), DevMinor: *(uint*)(buf + 140));
+        return 0;
+    }
+
+    /// <summary>Directory entries (raw names, d_type) of an open directory; the fd is consumed.</summary>
+    public static List<(string Name, byte DType)> ReadDir(int fd)
+    {
+        var list = new List<(string, byte)>();
+        var dir = fdopendir(fd);
+        if (dir == 0) { close(fd); return list; }
+        try
+        {
+            while (true)
+            {
+                var ent = (byte*)readdir(dir);
+                if (ent == null) break;
+                var name = ent + 19;
+                int len = 0;
+                while (name[len] != 0) len++;
+                if (len == 1 && name[0] == '.' || len == 2 && name[0] == '.' && name[1] == '.') continue;
+                list.Add((Encoding.Latin1.GetString(name, len), ent[18]));
+            }
+        }
+        finally { closedir(dir); }
+        return list;
+    }
+}
