@@ -59,7 +59,7 @@ internal sealed class Stager(Invocation invocation)
                 spec.SetAnnotation(StagingAnnotation, stage.Dir);
                 if (archive is not null) spec.SetAnnotation(RestoredArchiveAnnotation, archive.RequestedPath);
                 // A runsc that knows the annotation must neither apply it again nor refuse it.
-                foreach (var key in spec.Annotations.Keys.Where(IsGvisorTarKey).ToList()) spec.RemoveAnnotation(key);
+                foreach (var key in RootfsTarAnnotation.FamilyKeys(spec.Annotations)) spec.RemoveAnnotation(key);
                 spec.SaveAtomic();
                 FaultPoint.Reach("config-rewritten");
                 (record with { Phase = "staged" }).Save(stage.RecordFile);
@@ -81,9 +81,6 @@ internal sealed class Stager(Invocation invocation)
         using (StageLock.Exclusive(stage))
             UnstageHeld(stage, restoreConfig);
     }
-
-    private static bool IsGvisorTarKey(string key) =>
-        key == RootfsTarAnnotation.BaseKey || key.StartsWith(RootfsTarAnnotation.BaseKey + ".", StringComparison.Ordinal);
 
     private ArchiveSource OpenArchive(RootfsTarAnnotation annotation, BundleSpec spec)
     {
