@@ -6,7 +6,7 @@ namespace Csshim.TarLayer;
 /// POSIX ACL xattrs: runsc stores them as the kernel bytes in unpadded base64 (Go RawStdEncoding) and
 /// requires that form on read; GNU tar stores the raw bytes. Raw values start with version word 2.
 /// </summary>
-public static class Acl
+internal static class Acl
 {
     public const string Access = "system.posix_acl_access";
     public const string Default = "system.posix_acl_default";

@@ -23,10 +23,10 @@ internal static class Compression
         try
         {
             // GZipStream reads every member of a multi-member file (SharpCompress stops after the first).
-            if (h.StartsWith(new byte[] { 0x1f, 0x8b })) return new GZipStream(joined, System.IO.Compression.CompressionMode.Decompress);
-            if (h.StartsWith(new byte[] { 0x28, 0xb5, 0x2f, 0xfd })) return new SharpCompress.Compressors.ZStandard.DecompressionStream(joined);
-            if (h.StartsWith(new byte[] { 0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00 })) return new XZStream(joined);
-            if (h.StartsWith("BZh"u8)) return BZip2Stream.Create(joined, SharpCompress.Compressors.CompressionMode.Decompress, false, true);
+            if (h.StartsWith(new byte[] { 0x1f, 0x8b })) return new CorruptionGuard(new GZipStream(joined, System.IO.Compression.CompressionMode.Decompress));
+            if (h.StartsWith(new byte[] { 0x28, 0xb5, 0x2f, 0xfd })) return new CorruptionGuard(new SharpCompress.Compressors.ZStandard.DecompressionStream(joined));
+            if (h.StartsWith(new byte[] { 0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00 })) return new CorruptionGuard(new XZStream(joined));
+            if (h.StartsWith("BZh"u8)) return new CorruptionGuard(BZip2Stream.Create(joined, SharpCompress.Compressors.CompressionMode.Decompress, false, true));
         }
         catch (Exception ex) when (ex is not ArchiveRejectedException)
         {
@@ -43,22 +43,24 @@ internal static class Compression
         _ => throw new ArgumentOutOfRangeException(nameof(compression)),
     };
 
-    /// <summary>The sniffed magic bytes followed by the rest of the input.</summary>
-    sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : Stream
+    /// <summary>Any failure inside a decompressor (whatever exception type the codec uses) is a corrupt archive.</summary>
+    sealed class CorruptionGuard(Stream inner) : ReadOnlyStream
     {
-        ReadOnlyMemory<byte> _prefix = prefix;
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
         public override int Read(Span<byte> buffer)
         {
-            if (_prefix.Length > 0)
+            try { return inner.Read(buffer); }
+            catch (Exception ex) when (ex is not ArchiveRejectedException)
             {
-                int n = Math.Min(buffer.Length, _prefix.Length);
-                _prefix.Span[..n].CopyTo(buffer);
-                _prefix = _prefix[n..];
-                return n;
+                throw new ArchiveRejectedException($"archive: corrupt compressed stream ({ex.Message})", ex);
             }
-            return rest.Read(buffer);
         }
+        protected override void Dispose(bool disposing) { if (disposing) inner.Dispose(); base.Dispose(disposing); }
+    }
+
+    abstract class ReadOnlyStream : Stream
+    {
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public abstract override int Read(Span<byte> buffer);
         public override bool CanRead => true;
         public override bool CanSeek => false;
         public override bool CanWrite => false;
@@ -68,5 +70,26 @@ internal static class Compression
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    /// <summary>The sniffed magic bytes followed by the rest of the input.</summary>
+    sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : ReadOnlyStream
+    {
+        ReadOnlyMemory<byte> _prefix = prefix;
+        long _position;  // XZStream asks for it
+        public override int Read(Span<byte> buffer)
+        {
+            int n;
+            if (_prefix.Length > 0)
+            {
+                n = Math.Min(buffer.Length, _prefix.Length);
+                _prefix.Span[..n].CopyTo(buffer);
+                _prefix = _prefix[n..];
+            }
+            else n = rest.Read(buffer);
+            _position += n;
+            return n;
+        }
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
     }
 }

@@ -5,7 +5,7 @@ namespace Csshim.TarLayer;
 /// extractor also resolves every path with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_SYMLINKS), so a
 /// symlink made earlier in the archive cannot redirect a later entry.
 /// </summary>
-public static class EntryPath
+internal static class EntryPath
 {
     public const int PathMax = 4096;
     public const int NameMax = 255;

@@ -78,55 +78,77 @@ internal sealed class Extractor : IDisposable
 
         var (parent, leaf) = EntryPath.Split(rel);
         int pfd = ParentFd(parent, e);
-        PrepareLeaf(pfd, leaf, e);
 
         switch (e.Type)
         {
             case TarEntryType.Directory:
-                Check(Native.MkdirAt(pfd, leaf, 0x1C0 /* 0700 */), e, "mkdir", okErrno: Native.EEXIST);
+                if (Native.MkdirAt(pfd, leaf, 0x1C0 /* 0700 */) != 0)
+                {
+                    if (Native.Errno != Native.EEXIST) throw OsError(e, "mkdir", Native.Errno);
+                    if (ReplaceExisting(pfd, leaf, e)) Check(Native.MkdirAt(pfd, leaf, 0x1C0 /* 0700 */), e, "mkdir");
+                }
                 _dirs[rel] = e;
                 return;
             case TarEntryType.File:
                 WriteFile(pfd, leaf, e, reader);
                 break;
             case TarEntryType.Symlink:
-                Check(Native.SymlinkAt(e.LinkName, pfd, leaf), e, "symlink");
+                CreateLeaf(() => Native.SymlinkAt(e.LinkName, pfd, leaf), pfd, leaf, e, "symlink");
                 ApplyPathMetadata(pfd, leaf, e, chmod: false);
                 break;
             case TarEntryType.HardLink:
                 var (tparent, tleaf) = EntryPath.Split(linkTarget!);
                 int tfd = tparent == parent ? pfd : ResolveDir(tparent, e, create: false);
-                try { Check(Native.LinkAt(tfd, tleaf, pfd, leaf), e, "link"); }
+                try { CreateLeaf(() => Native.LinkAt(tfd, tleaf, pfd, leaf), pfd, leaf, e, "link"); }
                 finally { if (tfd != pfd && tfd != _root) Native.Close(tfd); }
                 break;
             case TarEntryType.Fifo:
             case TarEntryType.CharDevice:
             case TarEntryType.BlockDevice:
                 uint type = e.Type switch { TarEntryType.Fifo => Native.S_IFIFO, TarEntryType.CharDevice => Native.S_IFCHR, _ => Native.S_IFBLK };
-                Check(Native.MknodAt(pfd, leaf, type | 0x180 /* 0600 */, e.DevMajor, e.DevMinor), e, "mknod");
+                CreateLeaf(() => Native.MknodAt(pfd, leaf, type | 0x180 /* 0600 */, e.DevMajor, e.DevMinor), pfd, leaf, e, "mknod");
                 ApplyPathMetadata(pfd, leaf, e, chmod: true);
                 break;
         }
         _extracted.Add(rel);
     }
 
-    /// <summary>A later entry with the same name replaces a non-directory, as tar(1) does.</summary>
-    void PrepareLeaf(int pfd, string leaf, TarEntry e)
+    /// <summary>Create a node; when the name exists (a duplicate entry) replace it once, as tar(1) does.</summary>
+    void CreateLeaf(Func<int> create, int pfd, string leaf, TarEntry e, string op)
     {
-        if (Native.LStatAt(pfd, leaf, out var st) != 0) return;
+        if (create() >= 0) return;
+        if (Native.Errno != Native.EEXIST) throw OsError(e, op, Native.Errno);
+        ReplaceExisting(pfd, leaf, e);
+        Check(create(), e, op);
+    }
+
+    /// <summary>
+    /// A later entry with the same name replaces a non-directory. Returns false when a directory
+    /// entry meets an existing directory (merge); refuses a non-directory over a directory.
+    /// </summary>
+    bool ReplaceExisting(int pfd, string leaf, TarEntry e)
+    {
+        if (Native.LStatAt(pfd, leaf, out var st) != 0) return true;
         if (st.Type == Native.S_IFDIR)
         {
-            if (e.Type == TarEntryType.Directory) return;
+            if (e.Type == TarEntryType.Directory) return false;
             throw Reject(e, "a directory of that name already exists");
         }
         Check(Native.UnlinkAt(pfd, leaf, 0), e, "unlink");
+        return true;
     }
 
     void WriteFile(int pfd, string leaf, TarEntry e, PaxTarReader reader)
     {
         if (e.Size > _options.MaxBytes - Bytes)
             throw Reject(e, $"size {e.Size} exceeds the byte budget of {_options.MaxBytes} bytes");
-        int fd = Native.OpenAt(pfd, leaf, Native.O_WRONLY | Native.O_CREAT | Native.O_EXCL | Native.O_NOFOLLOW, 0x180 /* 0600 */);
+        const int flags = Native.O_WRONLY | Native.O_CREAT | Native.O_EXCL | Native.O_NOFOLLOW;
+        int fd = Native.OpenAt(pfd, leaf, flags, 0x180 /* 0600 */);
+        if (fd < 0 && Native.Errno == Native.EEXIST)
+        {
+            ReplaceExisting(pfd, leaf, e);
+            fd = Native.OpenAt(pfd, leaf, flags, 0x180 /* 0600 */);
+        }
         Check(fd, e, "create");
         try
         {
@@ -203,6 +225,7 @@ internal sealed class Extractor : IDisposable
     /// <summary>Open a directory below the root without following any symlink; missing parents are made (0755) when create.</summary>
     int ResolveDir(string rel, TarEntry e, bool create)
     {
+        if (rel.Length == 0) return Native.Dup(_root);
         if (!s_noOpenat2)
         {
             int fd = Native.OpenAt2(_root, rel, Native.O_RDONLY | Native.O_DIRECTORY,

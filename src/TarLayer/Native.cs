@@ -62,6 +62,7 @@ internal static unsafe partial class Native
     [LibraryImport("libc", SetLastError = true)] private static partial nint fdopendir(int fd);
     [LibraryImport("libc", SetLastError = true)] private static partial nint readdir(nint dir);
     [LibraryImport("libc", SetLastError = true)] private static partial int closedir(nint dir);
+    [LibraryImport("libc", SetLastError = true)] private static partial void rewinddir(nint dir);
     [LibraryImport("libc", SetLastError = true)] private static partial int dup(int fd);
 
     public static int Errno => Marshal.GetLastPInvokeError();
@@ -244,6 +245,7 @@ internal static unsafe partial class Native
         if (dir == 0) { close(fd); return list; }
         try
         {
+            rewinddir(dir); // a dup'ed fd shares its offset with the original
             while (true)
             {
                 var ent = (byte*)readdir(dir);

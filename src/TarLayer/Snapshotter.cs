@@ -29,14 +29,17 @@ internal sealed class Snapshotter
     {
         var children = Native.ReadDir(Native.Dup(dirfd));
         children.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
-        foreach (var (name, _) in children)
+        foreach (var (name, dtype) in children)
         {
-            if (Native.LStatAt(dirfd, name, out var st) != 0) continue; // vanished
             var path = prefix + name;
+            // d_type saves an lstat for the common cases; both helpers re-check the type on the open fd.
+            if (dtype == DT_REG) { WriteFile(dirfd, name, path); continue; }
+            if (dtype == DT_DIR) { WriteDirectory(dirfd, name, path); continue; }
+            if (Native.LStatAt(dirfd, name, out var st) != 0) continue; // vanished
             switch (st.Type)
             {
                 case Native.S_IFDIR: WriteDirectory(dirfd, name, path); break;
-                case Native.S_IFREG: WriteFile(dirfd, name, path, st); break;
+                case Native.S_IFREG: WriteFile(dirfd, name, path); break;
                 case Native.S_IFLNK:
                     var target = Native.ReadLinkAt(dirfd, name);
                     if (target == null) continue;
@@ -84,9 +87,13 @@ internal sealed class Snapshotter
         return false;
     }
 
-    void WriteFile(int dirfd, string name, string path, FileStat lst)
+    const byte DT_DIR = 4, DT_REG = 8;
+    const int O_NONBLOCK = 0x800;
+
+    void WriteFile(int dirfd, string name, string path)
     {
-        int fd = Native.OpenAt(dirfd, name, Native.O_RDONLY | Native.O_NOFOLLOW);
+        // O_NONBLOCK: if a live container swapped the file for a FIFO, open must not hang.
+        int fd = Native.OpenAt(dirfd, name, Native.O_RDONLY | Native.O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0) return; // vanished (or swapped for a symlink) since readdir
         try
         {

@@ -2,13 +2,13 @@ using System.Text;
 
 namespace Csshim.TarLayer;
 
-public enum TarEntryType { File, HardLink, Symlink, CharDevice, BlockDevice, Directory, Fifo }
+internal enum TarEntryType { File, HardLink, Symlink, CharDevice, BlockDevice, Directory, Fifo }
 
 /// <summary>
 /// One archive entry after PAX/GNU extensions are applied. Name and LinkName are raw strings
 /// (one char per byte) so that any Linux name survives; Display() turns them into text for messages.
 /// </summary>
-public sealed class TarEntry
+internal sealed class TarEntry
 {
     public TarEntryType Type { get; set; }
     public string Name { get; set; } = "";

@@ -33,10 +33,7 @@ public static class UpperArchive
         {
             using var input = Compression.OpenForRead(archive);
             using var reader = new PaxTarReader(input, options.MaxBytes);
-            try { extractor.Run(reader); }
-            catch (InvalidDataException ex) { throw new ArchiveRejectedException($"archive: corrupt compressed stream ({ex.Message})", ex); }
-            catch (Exception ex) when (ex is not ArchiveRejectedException && ex is not IOException && ex.GetType().Namespace?.StartsWith("SharpCompress") == true)
-            { throw new ArchiveRejectedException($"archive: corrupt compressed stream ({ex.Message})", ex); }
+            extractor.Run(reader);
             return new ExtractResult(extractor.Entries, extractor.Bytes);
         }
         catch

@@ -120,6 +120,9 @@ def cases():
     add("empty-input", b"", "not a tar archive")
     add("gzip-garbage", gzip.compress(b"hello, not a tar\n" * 100), "not a tar archive")
     add("corrupt-gzip", b"\x1f\x8b\x08\x00" + b"\xff" * 100, "corrupt compressed stream")
+    add("corrupt-zstd", b"\x28\xb5\x2f\xfd" + bytes(range(200)), "corrupt compressed stream")
+    add("corrupt-xz", b"\xfd7zXZ\x00" + bytes(range(200)), "corrupt compressed stream")
+    add("corrupt-bzip2", b"BZh9" + bytes(range(200)), "corrupt compressed stream")
     long = "./" + "/".join(["d" * 200] * 25)  # > PATH_MAX
     add("path-max", tar_of([(ti(long, size=0), b"")]), "exceeds PATH_MAX")
     add("name-max", tar_of([(ti("./" + "n" * 300, size=0), b"")]), "beyond NAME_MAX")
@@ -166,7 +169,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     manifest = []
     for name, data, expect in cases():
-        fname = name + (".tar.gz" if data[:2] == b"\x1f\x8b" else ".tar")
+        ext = {b"\x1f\x8b": ".tar.gz", b"\x28\xb5": ".tar.zst", b"\xfd7": ".tar.xz", b"BZ": ".tar.bz2"}.get(data[:2], ".tar")
+        fname = name + ext
         with open(os.path.join(out, fname), "wb") as f:
             f.write(data)
         manifest.append({"name": name, "file": fname, "expect": expect})

@@ -1,0 +1,54 @@
+namespace Csshim.E2E.Rig;
+
+/// <summary>Where the things under test live on this machine.</summary>
+public static class E2EEnv
+{
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    /// <summary>The csshim binary under test: CSSHIM_BIN, else the published artifact, else the lead's dev build.</summary>
+    public static string? Csshim { get; } = FindCsshim();
+
+    public static string Docker26Dir => Path.Combine(RepoRoot, ".tools", "docker26");
+    public static string Dockerd => Path.Combine(Docker26Dir, "usr", "sbin", "dockerd");
+    public static string DockerCli => Path.Combine(Docker26Dir, "usr", "bin", "docker");
+
+    public const string Runsc = "/usr/bin/runsc";
+    public const string Runc = "/usr/sbin/runc";
+    public const string Busybox = "/bin/busybox";
+
+    public static string RequireCsshim()
+    {
+        if (Csshim == null)
+            NUnit.Framework.Assert.Fail("csshim binary not found: set CSSHIM_BIN or run test.sh (publishes artifacts/csshim/csshim)");
+        return Csshim!;
+    }
+
+    public static void RequireRoot()
+    {
+        if (Environment.UserName != "root" && Cmd.Run("id", "-u").Stdout.Trim() != "0")
+            NUnit.Framework.Assert.Ignore("E2E tests start daemons and mount filesystems: run as root");
+    }
+
+    public static void RequireExecutable(string path, string hint)
+    {
+        if (!File.Exists(path))
+            NUnit.Framework.Assert.Ignore($"{path} missing: {hint}");
+    }
+
+    static string? FindCsshim()
+    {
+        var env = Environment.GetEnvironmentVariable("CSSHIM_BIN");
+        if (!string.IsNullOrEmpty(env)) return env;
+        foreach (var p in new[] { Path.Combine(RepoRoot, "artifacts", "csshim", "csshim"), "/opt/csshim-dev/csshim" })
+            if (File.Exists(p)) return p;
+        return null;
+    }
+
+    static string FindRepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "runtime.sln")))
+                return d.FullName;
+        return "/work/main";
+    }
+}

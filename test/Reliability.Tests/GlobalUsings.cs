@@ -1,0 +1,3 @@
+global using NUnit.Framework;
+global using Csshim.Reliability.Tests.Support;
+global using Csshim.Tests.Rig;

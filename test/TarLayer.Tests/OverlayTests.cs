@@ -1,0 +1,63 @@
+using Csshim.TarLayer;
+using NUnit.Framework;
+
+namespace Csshim.Tests;
+
+/// <summary>A real overlayfs upper layer: snapshot it live, restore it into a fresh upper, same merged view.</summary>
+[TestFixture]
+public class OverlayTests : TmpfsFixture
+{
+    readonly List<string> _mounts = new();
+
+    void MountOverlay(string lower, string upper, string work, string merged)
+    {
+        Sh.Run($"mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={work} {Sh.Q(merged)}");
+        _mounts.Add(merged);
+    }
+
+    [TearDown]
+    public void Unmount()
+    {
+        foreach (var m in Enumerable.Reverse(_mounts)) Sh.Run($"umount {Sh.Q(m)}", check: false);
+        _mounts.Clear();
+    }
+
+    [Test]
+    public void UpperSnapshot_RestoresToTheSameMergedView()
+    {
+        var top = NewDir("ovl");
+        Sh.Run($"cd {Sh.Q(top)}; mkdir lower upper work merged upper2 work2 merged2; cd lower; " +
+               "echo 1 > gone; echo 2 > gone2; mkdir -p olddir/deep; echo a > olddir/a; echo k > keep; mkdir kept; echo o > kept/old");
+        MountOverlay(top + "/lower", top + "/upper", top + "/work", top + "/merged");
+        Sh.Run($"cd {Sh.Q(top)}/merged; rm gone gone2; rm -rf olddir; mkdir olddir; echo b > olddir/b; " +
+               "echo n > newfile; ln newfile newlink; ln newfile kept/link3; echo more >> keep; mkfifo kept/p; chmod 0700 kept");
+
+        // Snapshot the live upper directory while the overlay is still mounted.
+        var ms = new MemoryStream();
+        UpperArchive.Write(top + "/upper", ms);
+        var entries = RoundTripTests.Entries(ms.ToArray());
+        var byName = entries.ToDictionary(e => e.Name);
+
+        Assert.That(Native.LStatAt(-100, top + "/upper/gone", out var wst), Is.Zero);
+        Assert.That(wst.NLink, Is.GreaterThan(1), "this kernel makes whiteouts as hard links to a shared inode");
+        foreach (var w in new[] { "./gone", "./gone2" })
+        {
+            Assert.That(byName[w].Type, Is.EqualTo(TarEntryType.CharDevice), $"{w} is a whiteout, not a hard link");
+            Assert.That((byName[w].DevMajor, byName[w].DevMinor), Is.EqualTo((0u, 0u)));
+        }
+        Assert.That(entries.Where(e => e.Type == TarEntryType.HardLink).Select(e => (e.Name, e.LinkName)),
+            Is.EquivalentTo(new[] { ("./newfile", "./kept/link3"), ("./newlink", "./kept/link3") }), "walk order is sorted: ./kept/ comes first");
+        Assert.That(byName["./olddir/"].Xattrs.Any(x => x.Key == "trusted.overlay.opaque" && x.Value.SequenceEqual("y"u8.ToArray())), Is.True);
+
+        var view = Tree.Describe(top + "/merged");
+        Sh.Run($"umount {Sh.Q(top)}/merged");
+        _mounts.Remove(top + "/merged");
+
+        UpperArchive.Extract(new MemoryStream(ms.ToArray()), top + "/upper2", new ExtractOptions());
+        Tree.AssertSame(Tree.Describe(top + "/upper"), Tree.Describe(top + "/upper2", rel => true));
+        MountOverlay(top + "/lower", top + "/upper2", top + "/work2", top + "/merged2");
+        var view2 = Tree.Describe(top + "/merged2");
+        Tree.AssertSame(view, view2);
+        Assert.That(view.Keys, Does.Not.Contain("gone").And.Not.Contain("olddir/a").And.Contain("olddir/b").And.Contain("kept/old"));
+    }
+}

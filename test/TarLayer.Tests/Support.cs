@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Text;
+using Csshim.TarLayer;
+using NUnit.Framework;
+
+namespace Csshim.Tests;
+
+/// <summary>Shell helpers: the tests build trees and check interop with real tools (mknod, setfattr, tar, mount).</summary>
+static class Sh
+{
+    public static string Run(string script, string? cwd = null, bool check = true)
+    {
+        var psi = new ProcessStartInfo("/bin/bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = cwd ?? "/" };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("set -e\n" + script);
+        using var p = Process.Start(psi)!;
+        var errTask = p.StandardError.ReadToEndAsync();
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        var err = errTask.Result;
+        if (check && p.ExitCode != 0) Assert.Fail($"command failed ({p.ExitCode}): {script}\nstdout: {output}\nstderr: {err}");
+        return output + err;
+    }
+
+    public static string Q(string s) => "'" + s.Replace("'", "'\\''") + "'";
+}
+
+/// <summary>A private tmpfs per fixture: real xattrs (trusted.*, security.*), devices, and nothing left behind.</summary>
+public abstract class TmpfsFixture
+{
+    protected string Root = "";
+    int _n;
+
+    [OneTimeSetUp]
+    public void MountTmpfs()
+    {
+        Root = Path.Combine(Path.GetTempPath(), $"tarlayer-{GetType().Name}-{Environment.ProcessId}");
+        Directory.CreateDirectory(Root);
+        Sh.Run($"mount -t tmpfs -o size=2g,mode=0755 tarlayer-test {Sh.Q(Root)}");
+    }
+
+    [OneTimeTearDown]
+    public void UnmountTmpfs()
+    {
+        // Overlay tests unmount in finally; a lazy unmount here catches anything a crash left.
+        Sh.Run($"grep -F ' {Root}/' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l; umount -l {Sh.Q(Root)}; rmdir {Sh.Q(Root)}", check: false);
+    }
+
+    protected string NewDir(string hint)
+    {
+        var d = Path.Combine(Root, $"{hint}-{++_n}");
+        Directory.CreateDirectory(d);
+        return d;
+    }
+}
+
+/// <summary>Every attribute of every node in a tree, as text, for whole-tree comparison.</summary>
+static class Tree
+{
+    public static SortedDictionary<string, string> Describe(string root, Func<string, bool>? include = null)
+    {
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var firstOfInode = new Dictionary<ulong, string>();
+        Walk(TarEntry.Raw(root), "", result, firstOfInode, include ?? (_ => true));
+        return result;
+    }
+
+    static void Walk(string rawRoot, string rel, SortedDictionary<string, string> result, Dictionary<ulong, string> inodes, Func<string, bool> include)
+    {
+        var full = rel.Length == 0 ? rawRoot : rawRoot + "/" + rel;
+        Assert.That(Native.LStatAt(-100, full, out var st), Is.Zero, $"lstat {full}");
+        var sb = new StringBuilder();
+        sb.Append($"type={st.Type >> 12:x} mode={Convert.ToString(st.Perm, 8)} uid={st.Uid} gid={st.Gid}");
+        if (st.Type != Native.S_IFLNK) sb.Append($" mtime={st.MtimeSec}.{st.MtimeNsec:D9}");
+        if (st.Type == Native.S_IFREG)
+        {
+            if (st.NLink > 1 && inodes.TryGetValue(st.Ino, out var first)) sb.Append($" hardlink-of={first}");
+            else
+            {
+                if (st.NLink > 1) inodes[st.Ino] = rel;
+                sb.Append($" size={st.Size} sha={Sha(full)}");
+            }
+        }
+        if (st.Type == Native.S_IFLNK) sb.Append($" target={Native.ReadLinkAt(-100, full)}");
+        if (st.Type is Native.S_IFCHR or Native.S_IFBLK) sb.Append($" rdev={st.RdevMajor}:{st.RdevMinor}");
+        var names = Native.ListXattr(-1, full);
+        names.Sort(string.CompareOrdinal);
+        foreach (var n in names) sb.Append($" xattr[{n}]={Convert.ToHexString(Native.GetXattr(-1, full, n) ?? [])}");
+        if (st.Type == Native.S_IFSOCK) return;
+        if (!include(rel)) return;
+        result[rel.Length == 0 ? "." : rel] = sb.ToString();
+        if (st.Type != Native.S_IFDIR) return;
+        var children = Native.ReadDir(Native.OpenAt(-100, full, Native.O_RDONLY | Native.O_DIRECTORY)).Select(c => c.Name).Order(StringComparer.Ordinal);
+        foreach (var name in children)
+            Walk(rawRoot, rel.Length == 0 ? name : rel + "/" + name, result, inodes, include);
+    }
+
+    static string Sha(string rawPath)
+    {
+        int fd = Native.OpenAt(-100, rawPath, Native.O_RDONLY | Native.O_NOFOLLOW);
+        Assert.That(fd, Is.GreaterThanOrEqualTo(0), $"open {rawPath}");
+        try
+        {
+            using var h = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var buf = new byte[1 << 16];
+            int n;
+            while ((n = Native.Read(fd, buf)) > 0) h.AppendData(buf, 0, n);
+            return Convert.ToHexString(h.GetHashAndReset())[..16];
+        }
+        finally { Native.Close(fd); }
+    }
+
+    public static void AssertSame(SortedDictionary<string, string> expected, SortedDictionary<string, string> actual)
+    {
+        var diffs = new List<string>();
+        foreach (var k in expected.Keys.Union(actual.Keys).Order(StringComparer.Ordinal))
+        {
+            expected.TryGetValue(k, out var e);
+            actual.TryGetValue(k, out var a);
+            if (e != a) diffs.Add($"{TarEntry.Display(k)}:\n   expected {e ?? "<missing>"}\n   actual   {a ?? "<missing>"}");
+        }
+        Assert.That(diffs, Is.Empty, string.Join("\n", diffs));
+    }
+
+    /// <summary>
+    /// A tree with every entry type and attribute an upper layer can hold. withAcls=false for GNU tar,
+    /// which does not understand runsc's base64 ACL values.
+    /// </summary>
+    public static void BuildRich(string dir, bool withAcls = true)
+    {
+        var longDir = new string('L', 120);
+        var longFile = new string('f', 200);
+        Sh.Run($$"""
+            cd {{Sh.Q(dir)}}
+            mkdir -p d/sub e/inner ro sticky {{longDir}}/{{longDir}}
+            echo hello > d/f
+            head -c 3000001 /dev/urandom > big
+            : > empty
+            echo deep > {{longDir}}/{{longDir}}/{{longFile}}
+            ln d/f hl1; ln d/f d/sub/hl2
+            ln -s /abs/target abs; ln -s ../big d/rel; ln -s {{longDir}}/{{longDir}}/{{longFile}} longlink
+            mkfifo fifo
+            mknod wh c 0 0; chmod 000 wh
+            echo x > ro/inside; chmod 0555 ro
+            touch suid sgid caps; chmod 4755 suid; chmod 2710 sgid; chmod 1777 sticky
+            chown 1234:5678 d/f; chown -h 4000000:3000000 abs; chown 70000:2200000 big
+            chown 0:0 caps
+            setfattr -n trusted.overlay.opaque -v y e
+            setfattr -n security.capability -v 0x0100000200040000000000000000000000000000 caps
+            setfattr -n user.bin -v 0x00ff00fe80 d/f
+            setfattr -n trusted.utf -v 'plain text' big
+            setfattr -h -n trusted.onlink -v 0x01ff abs
+            setfattr -n trusted.fifo -v yes fifo
+            name=$(printf 'bin\xff\xfename'); echo raw > "$name"
+            echo utf > 'ünïcødé'
+            python3 -c "import socket; s=socket.socket(socket.AF_UNIX); s.bind('sock')"
+            touch -d '2001-02-03 04:05:06.123456789' d/f big
+            touch -h -d '1999-12-31 23:59:59.5' abs
+            touch -d '1969-07-20 20:17:40' empty
+            """);
+        if (withAcls)
+            Sh.Run($"cd {Sh.Q(dir)}; setfacl -m u:1000:rwx,g:100:r d/f; setfacl -d -m g:100:rx d; setfacl -m u:7:rx d");
+        Sh.Run($"cd {Sh.Q(dir)}; touch -d '2010-01-01 00:00:01.000000042' d/sub d e ro . {longDir}/{longDir} {longDir}; chmod 0751 .; chown 5:6 .");
+    }
+}
