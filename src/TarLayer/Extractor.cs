@@ -70,6 +70,7 @@ internal sealed class Extractor : IDisposable
         if (e.Type == TarEntryType.HardLink)
         {
             linkTarget = EntryPath.Normalize(e.LinkName, "hard link target", e.Name);
+            if (linkTarget == rel) throw Reject(e, "hard link to itself");
             if (!_extracted.Contains(linkTarget))
                 throw Reject(e, $"hard link target '{TarEntry.Display(e.LinkName)}' was not extracted before it");
         }

@@ -101,6 +101,8 @@ def cases():
         "hard link target is absolute")
     add("hardlink-not-extracted", tar_of([(ti("./h", tarfile.LNKTYPE, linkname="./missing"), None)]),
         "was not extracted before it")
+    add("hardlink-self", tar_of([(ti("./a", size=1), b"x"), (ti("./a", tarfile.LNKTYPE, linkname="./a"), None)]),
+        "hard link to itself")
     # Hard link whose target path goes through an in-archive symlink.
     add("hardlink-via-symlink", tar_of([
         (ti("./s", tarfile.SYMTYPE, linkname="/etc"), None),

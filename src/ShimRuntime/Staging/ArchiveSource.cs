@@ -15,7 +15,7 @@ internal sealed class ArchiveSource : IDisposable
     public Stream Stream { get; }
 
     private readonly FileStream file;
-    private readonly IncrementalHash? hash;
+    private readonly SHA256? hash;
     private readonly string? expectedSha256;
 
     private ArchiveSource(string requested, string resolved, FileStream file, string? expectedSha256)
@@ -30,8 +30,8 @@ internal sealed class ArchiveSource : IDisposable
         }
         else
         {
-            hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            Stream = new HashingReadStream(file, hash);
+            hash = SHA256.Create();
+            Stream = new CryptoStream(file, hash, CryptoStreamMode.Read, leaveOpen: true);
         }
     }
 
@@ -62,8 +62,8 @@ internal sealed class ArchiveSource : IDisposable
     public void VerifyDigest()
     {
         if (hash is null) return;
-        Stream.CopyTo(Stream.Null);
-        var actual = Convert.ToHexStringLower(hash.GetHashAndReset());
+        Stream.CopyTo(Stream.Null); // the end of the file finalizes the hash
+        var actual = Convert.ToHexStringLower(hash.Hash!);
         if (actual != expectedSha256)
             throw new ShimException($"rootfs upper archive {RequestedPath} has sha256 {actual}, but {expectedSha256} is pinned");
     }
@@ -105,27 +105,4 @@ internal sealed class ArchiveSource : IDisposable
         file.Dispose();
         hash?.Dispose();
     }
-}
-
-/// <summary>Feeds every byte read through a hash.</summary>
-internal sealed class HashingReadStream(Stream inner, IncrementalHash hash) : Stream
-{
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> buffer)
-    {
-        int n = inner.Read(buffer);
-        hash.AppendData(buffer[..n]);
-        return n;
-    }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

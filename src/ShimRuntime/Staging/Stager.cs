@@ -99,7 +99,7 @@ internal sealed class Stager(Invocation invocation)
             UpperArchive.Extract(FaultPoint.Wrap(archive.Stream, "extracting"), stage.Upper, new ExtractOptions());
             archive.VerifyDigest();
         }
-        catch (ArchiveRejectedException e)
+        catch (Exception e) when (e is ArchiveRejectedException or IOException)
         {
             throw new ShimException($"rootfs upper archive {archive.RequestedPath}: {e.Message}", inner: e);
         }
