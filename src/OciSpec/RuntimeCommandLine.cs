@@ -10,6 +10,7 @@ public sealed class ShimOptions
     public string? ConfigPath { get; set; }
     public string? StateDir { get; set; }
     public string? UpperSize { get; set; }
+    public string? MaxEntries { get; set; }
     public List<string> TarDirs { get; } = new();
     public bool AllowRootfsTarAnnotation { get; set; }
 
@@ -21,6 +22,7 @@ public sealed class ShimOptions
             ["shim-config"] = (o, v) => o.ConfigPath = v,
             ["shim-state-dir"] = (o, v) => o.StateDir = v,
             ["shim-upper-size"] = (o, v) => o.UpperSize = v,
+            ["shim-max-entries"] = (o, v) => o.MaxEntries = v,
             ["shim-tar-dir"] = (o, v) => o.TarDirs.Add(v),
         };
 

@@ -8,11 +8,14 @@ internal sealed class Invocation
 {
     public const string DefaultStateDir = "/run/csshim";
     public const string DefaultUpperSize = "50%";
+    /// <summary>Restore budget: tmpfs caps bytes itself, but not the kernel memory of many empty entries.</summary>
+    public const long DefaultMaxEntries = 1_000_000;
 
     public required RuntimeCommandLine Command { get; init; }
     public required RuntimeBinary Runtime { get; init; }
     public required string StateDir { get; init; }
     public required string UpperSize { get; init; }
+    public required long MaxEntries { get; init; }
     public required bool AllowRootfsTarAnnotation { get; init; }
     public required IReadOnlyList<string> AllowedTarDirs { get; init; }
 
@@ -41,10 +44,16 @@ internal sealed class Invocation
             Runtime = runtime,
             StateDir = Path.GetFullPath(command.Shim.StateDir ?? config.StateDir ?? DefaultStateDir),
             UpperSize = command.Shim.UpperSize ?? config.UpperSize ?? DefaultUpperSize,
+            MaxEntries = ParseMaxEntries(command.Shim.MaxEntries) ?? config.MaxEntries ?? DefaultMaxEntries,
             AllowRootfsTarAnnotation = command.Shim.AllowRootfsTarAnnotation || config.AllowRootfsTarAnnotation,
             AllowedTarDirs = [.. command.Shim.TarDirs, .. config.AllowedTarDirs],
         };
     }
+
+    private static long? ParseMaxEntries(string? flag) =>
+        flag is null ? null
+        : long.TryParse(flag, out var n) && n > 0 ? n
+        : throw new ShimUsageException($"--shim-max-entries \"{flag}\": give a positive whole number");
 
     private static bool IsSelf(string path)
     {

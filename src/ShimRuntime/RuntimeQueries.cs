@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
 namespace Csshim.ShimRuntime;
 
 /// <summary>Questions csshim asks the real runtime about a container, with the caller's global flags.</summary>
@@ -17,9 +20,22 @@ internal static class RuntimeQueries
 
     private static bool Interpret((int Status, string Stdout, string Stderr) answer, string runtime, string id)
     {
-        if (answer.Status == 0) return true;
+        // runsc resolves an unknown id as a prefix of another container's: only the same id counts.
+        if (answer.Status == 0) return StateId(answer.Stdout) == id;
         if (UnknownContainerMessages.Any(m => answer.Stderr.Contains(m, StringComparison.Ordinal))) return false;
         throw new ShimException($"cannot tell whether container \"{id}\" exists: {runtime} state failed: {answer.Stderr.Trim()}");
+    }
+
+    private static string? StateId(string stateJson)
+    {
+        try
+        {
+            return JsonNode.Parse(stateJson)?["id"]?.GetValue<string>();
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     public static (int Status, string Stdout, string Stderr) Ask(Invocation invocation, params string[] subcommandAndArgs) =>

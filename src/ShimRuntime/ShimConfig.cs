@@ -12,10 +12,11 @@ internal sealed class ShimConfig
     public IReadOnlyList<string> RuntimeArgs { get; private init; } = [];
     public string? StateDir { get; private init; }
     public string? UpperSize { get; private init; }
+    public long? MaxEntries { get; private init; }
     public IReadOnlyList<string> AllowedTarDirs { get; private init; } = [];
     public bool AllowRootfsTarAnnotation { get; private init; }
 
-    private static readonly string[] Known = ["runtime", "runtimeArgs", "stateDir", "upperSize", "allowedTarDirs", "allowRootfsTarAnnotation"];
+    private static readonly string[] Known = ["runtime", "runtimeArgs", "stateDir", "upperSize", "maxEntries", "allowedTarDirs", "allowRootfsTarAnnotation"];
 
     /// <summary>Load the file; a missing default file means defaults, a missing file the operator named is an error.</summary>
     public static ShimConfig Load(string path, bool named)
@@ -52,6 +53,12 @@ internal sealed class ShimConfig
             RuntimeArgs = StrList(o, "runtimeArgs", path),
             StateDir = Str(o, "stateDir", path),
             UpperSize = Str(o, "upperSize", path),
+            MaxEntries = o["maxEntries"] switch
+            {
+                null => null,
+                JsonValue v when v.TryGetValue<long>(out var n) && n > 0 => n,
+                _ => throw new ShimException($"config {path}: \"maxEntries\" must be a positive whole number"),
+            },
             AllowedTarDirs = StrList(o, "allowedTarDirs", path),
             AllowRootfsTarAnnotation = o["allowRootfsTarAnnotation"] switch
             {

@@ -48,6 +48,7 @@ internal sealed class Extractor : IDisposable
         {
             if (++Entries > _options.MaxEntries)
                 throw new ArchiveRejectedException($"entry '{TarEntry.Display(e.Name)}': archive exceeds the entry budget of {_options.MaxEntries} entries");
+            e.Xattrs.RemoveAll(x => OverlayXattrs.IsPrivate(x.Key));
             Extract(e, reader);
         }
         DropCache();

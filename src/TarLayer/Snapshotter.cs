@@ -129,7 +129,7 @@ internal sealed class Snapshotter
     }
 
     /// <summary>
-    /// All xattrs, raw, except ACLs (runsc's unpadded base64). Names with '=' and empty values cannot be
+    /// All xattrs but overlayfs's private ones, raw, except ACLs (runsc's unpadded base64). Names with '=' and empty values cannot be
     /// PAX records (an empty PAX value means "unset"), so they are skipped as runsc does.
     /// </summary>
     static List<KeyValuePair<string, byte[]>> Xattrs(int fd, string? path)
@@ -139,7 +139,7 @@ internal sealed class Snapshotter
         names.Sort(string.CompareOrdinal);
         foreach (var name in names)
         {
-            if (name.Contains('=')) continue;
+            if (name.Contains('=') || OverlayXattrs.IsPrivate(name)) continue;
             var value = Native.GetXattr(fd, path, name);
             if (value == null || value.Length == 0) continue;
             list.Add(new(name, Acl.IsAclXattr(name) ? Acl.EncodeBase64(value) : value));

@@ -102,6 +102,35 @@ public class ArgumentFormsTests : IntegrationFixture
     }
 
     [Test]
+    public void ContainerdsGlobalsAndSequence_WorkThroughCsshim()
+    {
+        // containerd-shim-runc-v2: `--root R --log B/log.json --log-format json` before every command.
+        var shim = Shim();
+        var bundle = NewBundle("shim", "sleep", "30");
+        var log = Path.Combine(bundle.Dir, "log.json");
+        var globals = new[] { "--log", log, "--log-format", "json" };
+        var id = NewId(shim, "ctrd");
+        CommandResult Step(params string[] args)
+        {
+            var r = shim.RunWithGlobals(globals, args);
+            AssertSucceeded(r, "csshim " + string.Join(' ', args));
+            return r;
+        }
+        Step("create", "--bundle", bundle.Dir, "--pid-file", Path.Combine(bundle.Dir, "init.pid"), id);
+        Step("start", id);
+        WaitForStatus(shim, id, "running");
+        Step("ps", "--format", "json", id);
+        Step("kill", "--all", id, "9");
+        WaitForStatus(shim, id, "stopped");
+        Step("delete", id);
+        Assert.That(NewMounts(), Is.Empty, "staging mounts after delete");
+        // Whatever the runtime or csshim logged must stay machine-readable: containerd parses every line.
+        if (File.Exists(log))
+            foreach (var line in File.ReadAllLines(log).Where(l => l.Length > 0))
+                Assert.DoesNotThrow(() => Newtonsoft.Json.Linq.JObject.Parse(line), $"log line is not JSON: {line}");
+    }
+
+    [Test]
     public void ExecWithProcessFileDetachedAndPidFile_LikeContainerd()
     {
         var direct = ExecProcessFile(Direct(), "direct");

@@ -1,7 +1,4 @@
 using System.Security.Cryptography;
-using Csshim.Snapshot.Tests.Support;
-using Csshim.Tests.Rig;
-using NUnit.Framework;
 
 namespace Csshim.Snapshot.Tests;
 
@@ -15,13 +12,13 @@ namespace Csshim.Snapshot.Tests;
 public class FileKindsTests : SnapshotFixture
 {
     private const string Make =
-        "set -e; mkdir /k; echo data > /k/orig; ln /k/orig /k/hard; ln -s orig /k/sym; mkfifo /k/fifo; " +
+        "set -e; mkdir /k; echo data > /k/orig; ln /k/orig /k/hard; ln -s orig /k/sym; " +
         "echo x > /k/owned; chown 1234:5678 /k/owned; chmod 4755 /k/owned; " +
         "dd if=/dev/urandom of=/k/big bs=1048576 count=8 2>/dev/null";
 
     // Everything but inode numbers and times, which a restore need not keep.
     private const string Describe =
-        "cd /k && for f in orig hard sym fifo owned big; do stat -c '%n %F %a %u:%g links=%h size=%s' $f; done; " +
+        "cd /k && for f in orig hard sym owned big; do stat -c '%n %F %a %u:%g links=%h size=%s' $f; done; " +
         "busybox readlink sym; sha256sum big; " +
         "[ $(stat -c %i orig) = $(stat -c %i hard) ] && echo hard-link-shared";
 
@@ -42,13 +39,29 @@ public class FileKindsTests : SnapshotFixture
         Delete(writer);
 
         Assert.That(before, Does.Contain("owned regular file 4755 1234:5678").And.Contain("links=2").And.Contain("hard-link-shared")
-            .And.Contain("fifo").And.Contain(bigSha), "the writer container itself:\n" + before);
+            .And.Contain(bigSha), "the writer container itself:\n" + before);
         AssertArchive(ArchiveContents.Read(archive), bigSha);
 
         var restored = StartRestored(archive);
         Assert.That(Exec(restored, Describe), Is.EqualTo(before), "inside the restored container");
         AssertHostUpper(StagedUpper(restored), bigSha);
         Delete(restored);
+    }
+
+    /// <summary>A FIFO the container makes is part of its rootfs changes (FORMAT.md: FIFOs are written and read).</summary>
+    [Test]
+    public void Fifo_SurvivesARoundTrip()
+    {
+        if (Runtime.IsRunsc)
+            Assert.Ignore("runsc keeps a FIFO the container makes in sandbox memory, never on the host rootfs, so no " +
+                          "snapshot taken outside the sandbox can see it (README: Limits)");
+        var archive = SnapshotAfter("mkfifo /fifo && chmod 640 /fifo");
+
+        var entry = ArchiveContents.Read(archive).GetValueOrDefault("./fifo");
+        Assert.That(entry?.Type, Is.EqualTo(System.Formats.Tar.TarEntryType.Fifo), "./fifo in the snapshot: " + entry);
+        var restored = RunRestored(archive, "stat -c '%F %a' /fifo");
+        AssertSucceeded(restored, "restored run");
+        Assert.That(restored.Stdout, Is.EqualTo("fifo 640\n"));
     }
 
     private static void AssertArchive(Dictionary<string, ArchivedEntry> entries, string bigSha)
@@ -61,7 +74,6 @@ public class FileKindsTests : SnapshotFixture
                 ? ("./k/orig", entries["./k/hard"]) : ("./k/hard", entries["./k/orig"]);
             Assert.That(second.LinkName, Is.EqualTo(first), "the later path links to the first");
             Assert.That(entries["./k/sym"].LinkName, Is.EqualTo("orig"));
-            Assert.That(entries["./k/fifo"].Type, Is.EqualTo(System.Formats.Tar.TarEntryType.Fifo));
             Assert.That((entries["./k/owned"].Uid, entries["./k/owned"].Gid), Is.EqualTo((1234, 5678)));
             Assert.That(entries["./k/owned"].Mode.HasFlag(UnixFileMode.SetUser), Is.True, "setuid of ./k/owned");
             Assert.That(Convert.ToHexStringLower(SHA256.HashData(entries["./k/big"].Data)), Is.EqualTo(bigSha));
@@ -79,7 +91,6 @@ public class FileKindsTests : SnapshotFixture
         {
             Assert.That(orig[4], Is.EqualTo(hard[4]), "orig and hard share an inode in the staged upper");
             Assert.That(orig[3], Is.EqualTo("2"), "link count of orig in the staged upper");
-            Assert.That(Stat("fifo"), Does.StartWith("fifo|"), "fifo in the staged upper");
             Assert.That(Stat("owned"), Does.StartWith("regular file|4755|1234:5678|"), "owned: mode and owner");
             Assert.That(new FileInfo(Path.Combine(k, "sym")).LinkTarget, Is.EqualTo("orig"));
             Assert.That(Sha256(Path.Combine(k, "big")), Is.EqualTo(bigSha));

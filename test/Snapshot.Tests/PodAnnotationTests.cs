@@ -1,7 +1,3 @@
-using Csshim.Snapshot.Tests.Support;
-using Csshim.Tests.Rig;
-using NUnit.Framework;
-
 namespace Csshim.Snapshot.Tests;
 
 /// <summary>
@@ -17,12 +13,16 @@ public class PodAnnotationTests : SnapshotFixture
     private const string CriType = "io.kubernetes.cri.container-type";
     private const string CrioName = "io.kubernetes.cri-o.ContainerName";
 
+    // "sandbox", not "container": runsc joins a "container" to the sandbox its spec names, and each container here
+    // stands alone. Both types make a pod member for the annotation rules.
+    private const string PodMember = "sandbox";
+
     public PodAnnotationTests(string runtime) : base(runtime) { }
 
     private (string Key, string Value)[] PodAnnotations(string nameKey, string name) => new[]
     {
         (nameKey, name),
-        (CriType, "container"),
+        (CriType, PodMember),
         (UpperKey, Archive("bare")),
         (UpperKey + ".a", Archive("a")),
         (UpperKey + ".b", Archive("b")),
@@ -76,7 +76,7 @@ public class PodAnnotationTests : SnapshotFixture
     [Test]
     public void UnnamedPodMember_RestoresNothing()
     {
-        var r = RunWithAnnotations("cat /who 2>&1 || echo absent", (CriType, "container"), (UpperKey, Archive("bare")));
+        var r = RunWithAnnotations("cat /who 2>&1 || echo absent", (CriType, PodMember), (UpperKey, Archive("bare")));
         AssertSucceeded(r, "run of an unnamed pod member");
         Assert.That(r.Stdout, Does.EndWith("absent\n"));
     }

@@ -1,7 +1,4 @@
-using Csshim.Snapshot.Tests.Support;
-using Csshim.Tests.Rig;
 using Newtonsoft.Json.Linq;
-using NUnit.Framework;
 
 namespace Csshim.Snapshot.Tests;
 
@@ -19,16 +16,26 @@ public class RefusalTests : SnapshotFixture
 
     public RefusalTests(string runtime) : base(runtime) { }
 
-    public enum Case { NoAllowFlag, ReadonlyRoot, Missing, Directory, Fifo, WorldWritable, NotATar }
+    public enum Case { NoAllowFlag, ReadonlyRoot, Missing, Directory, Fifo, WorldWritable, NotRootOwned, NotATar }
 
-    [TestCase(Case.NoAllowFlag, "rootfs tar annotation is disabled, use --allow-rootfs-tar-annotation to enable it")]
-    [TestCase(Case.ReadonlyRoot, "rootfs tar upper path is set but rootfs is readonly")]
-    [TestCase(Case.Missing, "No such file")]
-    [TestCase(Case.Directory, "is not a regular file")]
-    [TestCase(Case.Fifo, "is not a regular file")]
-    [TestCase(Case.WorldWritable, "writable by group or others")]
-    [TestCase(Case.NotATar, "rootfs upper archive")]
-    public void RefusedArchive_FailsCleanly(Case refusal, string reason)
+    private static readonly (Case Refusal, string Reason)[] Reasons =
+    {
+        (Case.NoAllowFlag, "rootfs tar annotation is disabled, use --allow-rootfs-tar-annotation to enable it"),
+        (Case.ReadonlyRoot, "rootfs tar upper path is set but rootfs is readonly"),
+        (Case.Missing, "No such file"),
+        (Case.Directory, "is not a regular file"),
+        (Case.Fifo, "is not a regular file"),
+        (Case.WorldWritable, "writable by group or others"),
+        (Case.NotRootOwned, "not root"),
+        (Case.NotATar, "not a tar archive"),
+    };
+
+    /// <summary>Every refusal through `create` (containerd, Docker, podman) and a foreground `run`.</summary>
+    public static IEnumerable<TestCaseData> Refusals() =>
+        from r in Reasons from verb in new[] { "create", "run" } select new TestCaseData(r.Refusal, r.Reason, verb);
+
+    [TestCaseSource(nameof(Refusals))]
+    public void RefusedArchive_FailsCleanly(Case refusal, string reason, string verb)
     {
         var archive = Prepare(refusal);
         var bundle = Bundle("echo should-not-run", (UpperKey, archive));
@@ -40,7 +47,7 @@ public class RefusalTests : SnapshotFixture
         var globals = new List<string> { "--log", log, "--log-format", "json" };
         if (refusal != Case.NoAllowFlag) globals.Add(AllowFlag);
 
-        var r = ProcessRunner.Run(Cli.Exe, Cli.ArgsWithGlobals(globals, new[] { "create", "--bundle", bundle.Dir, id }), Timeout);
+        var r = ProcessRunner.Run(Cli.Exe, Cli.ArgsWithGlobals(globals, new[] { verb, "--bundle", bundle.Dir, id }), Timeout);
 
         Assert.Multiple(() =>
         {
@@ -71,6 +78,10 @@ public class RefusalTests : SnapshotFixture
             case Case.WorldWritable:
                 new RunscStyleArchive().File("./x", "x\n").WriteTo(path);
                 File.SetUnixFileMode(path, (UnixFileMode)0b110_110_110);
+                break;
+            case Case.NotRootOwned:
+                new RunscStyleArchive().File("./x", "x\n").WriteTo(path);
+                AssertSucceeded(ProcessRunner.Run("/bin/chown", new[] { "1000:1000", path }), "chown");
                 break;
             case Case.NotATar:
                 File.WriteAllText(path, "this is not a tar archive, not even a short one; it has to fill a block." + new string('!', 600));

@@ -1,7 +1,4 @@
-using Csshim.Snapshot.Tests.Support;
-using Csshim.Tests.Rig;
 using Newtonsoft.Json.Linq;
-using NUnit.Framework;
 
 namespace Csshim.Snapshot.Tests;
 
@@ -34,11 +31,10 @@ public class RoundTripTests : SnapshotFixture
     public void SnapshotToStdout_IsTheSameArchive()
     {
         var id = StartSleeper();
-        Exec(id, "mkdir -p /dir && echo hello world > /dir/file");
+        Exec(id, WriteHello);
         var archive = SnapshotPath("stdout.tar");
-        // Redirected by a shell so csshim's fd 1 is the archive file itself, as with `csshim tar ... > F`.
-        var r = ProcessRunner.Run("/bin/sh", new[] { "-c", "out=$1; shift; exec \"$@\" >\"$out\"", "sh", archive, Cli.Exe }
-            .Concat(Cli.Args(new[] { "tar", "rootfs-upper", id })));
+        // csshim's fd 1 is the archive file itself, as with `csshim tar rootfs-upper ID > F`.
+        var r = ShimThroughShell($"exec >'{archive}'", "tar", "rootfs-upper", id);
         AssertSucceeded(r, "csshim tar rootfs-upper to stdout");
         Delete(id);
 
@@ -63,7 +59,7 @@ public class RoundTripTests : SnapshotFixture
     public void PausedSnapshot_LeavesTheContainerRunning()
     {
         var id = StartSleeper();
-        Exec(id, "mkdir -p /dir && echo hello world > /dir/file");
+        Exec(id, WriteHello);
         var archive = Snapshot(id, "paused.tar", "--pause");
 
         WaitForStatus(Cli, id, "running", TimeSpan.FromSeconds(5));
@@ -81,8 +77,9 @@ public class RoundTripTests : SnapshotFixture
         File.WriteAllBytes(archive, garbage);
         File.SetUnixFileMode(archive, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         var id = StartSleeper();
-        Exec(id, "mkdir -p /dir && echo hello world > /dir/file");
-        Snapshot(id, "existing.tar");
+        Exec(id, WriteHello);
+        // runsc creates the file 0644 whatever the caller's umask.
+        AssertSucceeded(ShimThroughShell("umask 077", "tar", "rootfs-upper", "--file", archive, id), "snapshot under umask 077");
         Delete(id);
 
         var bytes = File.ReadAllBytes(archive);
@@ -109,6 +106,7 @@ public class RoundTripTests : SnapshotFixture
         {
             Assert.That((string?)annotations["dev.csshim.rootfs.original"], Is.EqualTo(Lower));
             Assert.That((string?)annotations["dev.csshim.staging"], Is.EqualTo(StageDir(id)));
+            Assert.That((string?)annotations["dev.csshim.tar.rootfs.upper"], Is.EqualTo(archive), "the restored archive");
             Assert.That((string?)staged["root"]!["path"], Is.EqualTo(StagedMerged(id)));
             Assert.That(annotations.Properties().Select(p => p.Name).Where(k => k.StartsWith(UpperKey, StringComparison.Ordinal)),
                 Is.Empty, "dev.gvisor.tar.rootfs.upper* keys forwarded to the runtime");

@@ -16,6 +16,10 @@ internal static class CommandRouter
                 return DeleteCommand.Run(invocation, log);
             case "tar":
                 return TarCommand.Run(invocation, log);
+            case "kill":
+                return RunscCompat.Kill(invocation);
+            case "exec":
+                return RunscCompat.Exec(invocation);
             case "features":
                 return FeaturesCommand.Run(invocation);
             case "gc":

@@ -25,29 +25,33 @@ internal static class CreateCommand
         }
         catch
         {
-            stager.Unstage(stage, restoreConfig: true);
+            Stager.Unstage(stage, restoreConfig: true);
             throw;
         }
 
         bool foregroundRun = sub.Name == "run" && !sub.IsSet("detach") && !sub.IsSet("keep");
         if (status != 0 && !foregroundRun)
-            UnstageUnlessKnown(invocation, stager, stage, log);
+            UnstageUnlessKnown(invocation, stage, log);
         else if (foregroundRun)
-            stager.Unstage(stage, restoreConfig: true);
+            Stager.Unstage(stage, restoreConfig: true);
         return status;
     }
 
-    /// <summary>A failed create normally leaves no container; if the runtime kept one, its staging must stay.</summary>
-    private static void UnstageUnlessKnown(Invocation invocation, Stager stager, ContainerStage stage, ShimLog log)
+    /// <summary>A failed create normally leaves no container; if the runtime kept one, its staging must stay. A
+    /// runtime that cannot even answer is taken at its word that the create failed.</summary>
+    private static void UnstageUnlessKnown(Invocation invocation, ContainerStage stage, ShimLog log)
     {
+        bool known;
         try
         {
-            if (!RuntimeQueries.Knows(invocation, stage.Id)) stager.Unstage(stage, restoreConfig: true);
+            known = RuntimeQueries.Knows(invocation, stage.Id);
         }
         catch (ShimException e)
         {
-            log.Warning($"keeping staging {stage.Dir} of failed container \"{stage.Id}\": {e.Message}");
+            log.Warning($"create of \"{stage.Id}\" failed and the runtime cannot say whether it kept the container ({e.Message}); removing its staging");
+            known = false;
         }
+        if (!known) Stager.Unstage(stage, restoreConfig: true);
     }
 
     /// <summary>runsc's own rootfs overlay would keep the container's writes inside the sandbox, away from the

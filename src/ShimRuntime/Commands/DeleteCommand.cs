@@ -3,6 +3,18 @@ namespace Csshim.ShimRuntime.Commands;
 /// <summary>`delete`: forward, then remove the staging once the runtime no longer has the container.</summary>
 internal static class DeleteCommand
 {
+    private static bool KnowsOrFalse(Invocation invocation, string id)
+    {
+        try
+        {
+            return RuntimeQueries.Knows(invocation, id);
+        }
+        catch (ShimException)
+        {
+            return false;
+        }
+    }
+
     public static int Run(Invocation invocation, ShimLog log)
     {
         var id = invocation.Subcommand.ContainerId;
@@ -20,11 +32,13 @@ internal static class DeleteCommand
         int status = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs());
         try
         {
-            if (!RuntimeQueries.Knows(invocation, id)) stager.Unstage(stage, restoreConfig: true);
+            // A runtime that deleted the container but cannot answer state is taken at its word.
+            bool gone = status == 0 ? !KnowsOrFalse(invocation, id) : !RuntimeQueries.Knows(invocation, id);
+            if (gone) Staging.Stager.Unstage(stage, restoreConfig: true);
         }
         catch (ShimException e)
         {
-            log.Error($"container \"{id}\" deleted, but its staging {stage.Dir} remains: {e.Message}");
+            log.Error($"the staging {stage.Dir} of container \"{id}\" remains: {e.Message}");
             return status == 0 ? 1 : status;
         }
         return status;

@@ -24,7 +24,8 @@ internal static class GcCommand
             var record = StageRecord.Load(stage.RecordFile);
             try
             {
-                if (record is not null && RuntimeQueries.KnowsAt(record.Runtime, record.RuntimeRoot, stage.Id))
+                if (record?.Creator?.IsAlive() == true
+                    || (record is not null && RuntimeQueries.KnowsAt(record.Runtime, record.RuntimeRoot, stage.Id)))
                 {
                     Console.Out.WriteLine($"keep {stage.Id} {stage.Dir}");
                     continue;

@@ -6,7 +6,7 @@ namespace Csshim.ShimRuntime.Native;
 /// the caller's fds intact, and file locks. Thin on purpose: callers turn errno into domain errors.</summary>
 internal static partial class Libc
 {
-    public const int EINTR = 4, ENOENT = 2, EINVAL = 22, EBUSY = 16;
+    public const int EINTR = 4, ENOENT = 2, EINVAL = 22, EBUSY = 16, EWOULDBLOCK = 11;
     public const ulong MS_NOSUID = 2, MS_NODEV = 4;
     public const int MNT_DETACH = 2;
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
@@ -69,7 +69,7 @@ internal static partial class Libc
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
 
-    public const int O_RDONLY = 0, O_NOCTTY = 0x100, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_NOCTTY = 0x100, O_TMPFILE = 0x410000, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
     public const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000;
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

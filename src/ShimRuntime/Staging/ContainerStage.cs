@@ -15,7 +15,7 @@ internal sealed partial class ContainerStage
     public string Dir { get; }
     public string RecordFile => Path.Combine(Dir, "state.json");
     public string OriginalConfig => Path.Combine(Dir, "config.orig.json");
-    public string LockFile => Path.Combine(Dir, "lock");
+    public string LockFile => Dir + ".lock";
     public string Layer => Path.Combine(Dir, "layer");
     public string Upper => Path.Combine(Layer, "upper");
     public string Work => Path.Combine(Layer, "work");
@@ -40,8 +40,13 @@ internal sealed partial class ContainerStage
     {
         if (!Directory.Exists(stateDir)) yield break;
         foreach (var rootDir in Directory.EnumerateDirectories(stateDir))
-            foreach (var dir in Directory.EnumerateDirectories(rootDir))
-                yield return new ContainerStage(Path.GetFileName(dir), dir);
+        {
+            var ids = Directory.EnumerateDirectories(rootDir).Select(Path.GetFileName)
+                .Concat(Directory.EnumerateFiles(rootDir, "*.lock").Select(Path.GetFileNameWithoutExtension))
+                .Distinct();
+            foreach (var id in ids)
+                yield return new ContainerStage(id!, Path.Combine(rootDir, id!));
+        }
     }
 
     public bool Exists => Directory.Exists(Dir);

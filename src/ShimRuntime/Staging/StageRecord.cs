@@ -16,6 +16,7 @@ internal sealed record StageRecord
     public string? ArchiveResolved { get; init; }
     public string Phase { get; init; } = "staging";
     public required string Created { get; init; }
+    public ProcessIdentity? Creator { get; init; }
 
     public void Save(string path)
     {
@@ -24,6 +25,7 @@ internal sealed record StageRecord
             ["id"] = Id, ["runtimeRoot"] = RuntimeRoot, ["runtime"] = Runtime, ["bundle"] = Bundle,
             ["lowerDir"] = LowerDir, ["archive"] = Archive, ["archiveResolved"] = ArchiveResolved,
             ["phase"] = Phase, ["created"] = Created,
+            ["creatorPid"] = Creator?.Pid, ["creatorStart"] = Creator?.StartTicks,
         };
         AtomicFile.WriteText(path, UnixFileMode.UserRead | UnixFileMode.UserWrite, o.ToJsonString(BundleSpec.WriteOptions));
     }
@@ -46,6 +48,9 @@ internal sealed record StageRecord
                 ArchiveResolved = Str("archiveResolved"),
                 Phase = Str("phase") ?? "staging",
                 Created = Str("created") ?? "",
+                Creator = o["creatorPid"] is JsonValue pid && o["creatorStart"] is JsonValue start
+                    ? new ProcessIdentity(pid.GetValue<int>(), start.GetValue<long>())
+                    : null,
             };
         }
         catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)

@@ -27,10 +27,11 @@ internal sealed class Stager(Invocation invocation)
         var annotation = RootfsTarAnnotation.Find(spec.Annotations);
         using var archive = annotation is null ? null : OpenArchive(annotation, spec);
 
-        if (stage.Exists) ClearStale(stage);
-        CreatePrivateDir(stage.Dir);
+        CreatePrivateDir(Path.GetDirectoryName(stage.Dir)!);
         using (StageLock.Exclusive(stage))
         {
+            if (stage.Exists) ClearStaleHeld(stage);
+            Directory.CreateDirectory(stage.Dir, PrivateDirMode);
             try
             {
                 File.Copy(spec.ConfigPath, stage.OriginalConfig);
@@ -39,6 +40,7 @@ internal sealed class Stager(Invocation invocation)
                     Id = id, RuntimeRoot = invocation.Command.Root, Runtime = invocation.Runtime.Path,
                     Bundle = spec.BundleDir, LowerDir = lower, Archive = archive?.RequestedPath,
                     ArchiveResolved = archive?.ResolvedPath, Created = DateTimeOffset.UtcNow.ToString("O"),
+                    Creator = ProcessIdentity.Current(),
                 };
                 record.Save(stage.RecordFile);
 
@@ -75,9 +77,9 @@ internal sealed class Stager(Invocation invocation)
 
     /// <summary>Unmount and remove a staging; with restoreConfig the bundle's config.json is put back as it was.
     /// Idempotent: a missing or half-made staging is fine.</summary>
-    public void Unstage(ContainerStage stage, bool restoreConfig)
+    public static void Unstage(ContainerStage stage, bool restoreConfig)
     {
-        if (!stage.Exists) return;
+        if (!stage.Exists && !File.Exists(stage.LockFile)) return;
         using (StageLock.Exclusive(stage))
             UnstageHeld(stage, restoreConfig);
     }
@@ -92,11 +94,12 @@ internal sealed class Stager(Invocation invocation)
             spec.Annotations.GetValueOrDefault(DigestAnnotation));
     }
 
-    private static void Restore(ArchiveSource archive, ContainerStage stage)
+    private void Restore(ArchiveSource archive, ContainerStage stage)
     {
         try
         {
-            UpperArchive.Extract(FaultPoint.Wrap(archive.Stream, "extracting"), stage.Upper, new ExtractOptions());
+            UpperArchive.Extract(FaultPoint.Wrap(archive.Stream, "extracting"), stage.Upper,
+                new ExtractOptions { MaxEntries = invocation.MaxEntries });
             archive.VerifyDigest();
         }
         catch (Exception e) when (e is ArchiveRejectedException or IOException)
@@ -105,16 +108,27 @@ internal sealed class Stager(Invocation invocation)
         }
     }
 
-    /// <summary>A staging left by a crash or a runtime that lost the container; a live one is an id clash.</summary>
-    private void ClearStale(ContainerStage stage)
+    /// <summary>A staging left by a crash or by a runtime that lost the container is cleared; one whose creating
+    /// csshim still runs (a create being forwarded, a foreground run) or whose container the runtime has is an id
+    /// clash.</summary>
+    private void ClearStaleHeld(ContainerStage stage)
     {
-        var known = RuntimeQueries.Knows(invocation, stage.Id);
-        if (known) throw new ShimException($"container \"{stage.Id}\" already exists");
-        Unstage(stage, restoreConfig: true);
+        var record = StageRecord.Load(stage.RecordFile);
+        if (record?.Creator?.IsAlive() == true || RuntimeQueries.Knows(invocation, stage.Id))
+            throw new ShimException($"container \"{stage.Id}\" already exists");
+        UnstageHeld(stage, restoreConfig: true, removeLock: false);
     }
 
-    /// <summary>Unstage with the staging's lock already held by the caller.</summary>
-    public static void UnstageHeld(ContainerStage stage, bool restoreConfig)
+    /// <summary>Unstage with the staging's lock already held by the caller; the lock file goes too unless the
+    /// caller is about to stage again under the same lock.</summary>
+    public static void UnstageHeld(ContainerStage stage, bool restoreConfig, bool removeLock = true)
+    {
+        if (stage.Exists) RemoveStaging(stage, restoreConfig);
+        // Last, so that nobody locks a fresh file while this staging is still being taken apart.
+        if (removeLock) StageLock.RemoveFile(stage);
+    }
+
+    private static void RemoveStaging(ContainerStage stage, bool restoreConfig)
     {
         var record = StageRecord.Load(stage.RecordFile);
         if (restoreConfig && record is not null) RestoreConfig(stage, record);
@@ -126,9 +140,6 @@ internal sealed class Stager(Invocation invocation)
         if (left.Count > 0)
             throw new ShimException($"staging {stage.Dir} still has mounts ({string.Join(", ", left)}); not removing it");
         Directory.Delete(stage.Dir, recursive: true);
-        var parent = Path.GetDirectoryName(stage.Dir)!;
-        if (Directory.Exists(parent) && !Directory.EnumerateFileSystemEntries(parent).Any())
-            Directory.Delete(parent);
     }
 
     /// <summary>Put the bundle's config.json back if it is still the one csshim wrote.</summary>
@@ -149,12 +160,14 @@ internal sealed class Stager(Invocation invocation)
         AtomicFile.Write(current.ConfigPath, File.GetUnixFileMode(current.ConfigPath), s => s.Write(original));
     }
 
-    private static void CreatePrivateDir(string dir)
+    private const UnixFileMode PrivateDirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    /// <summary>The state dir and the per-root dir, root-only: stagings hold container data.</summary>
+    private static void CreatePrivateDir(string rootKeyDir)
     {
-        var parent = Path.GetDirectoryName(dir)!;
-        foreach (var d in new[] { Path.GetDirectoryName(parent)!, parent, dir })
+        foreach (var d in new[] { Path.GetDirectoryName(rootKeyDir)!, rootKeyDir })
             if (!Directory.Exists(d))
-                Directory.CreateDirectory(d, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                Directory.CreateDirectory(d, PrivateDirMode);
     }
 
     /// <summary>overlayfs shows the upper root's owner and mode as the container's /: it must be the image's.</summary>

@@ -37,7 +37,14 @@ public sealed class Daemon : IDisposable
         throw new TimeoutException($"{_name} not ready after {timeout.TotalSeconds}s; log:\n{Log()}");
     }
 
-    public bool Alive => Directory.Exists($"/proc/{Pid}") && !File.ReadAllText($"/proc/{Pid}/stat").Contains(") Z ");
+    public bool Alive
+    {
+        get
+        {
+            try { return !File.ReadAllText($"/proc/{Pid}/stat").Contains(") Z "); }
+            catch (IOException) { return false; }
+        }
+    }
 
     public string Log() => File.Exists(LogFile) ? File.ReadAllText(LogFile) : "(no log)";
 

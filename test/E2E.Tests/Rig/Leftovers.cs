@@ -20,6 +20,24 @@ public static class Leftovers
         }
     }
 
+    /// <summary>A container's own processes (runc's init, its children) carry neither the private path nor the id
+    /// on their command line, but every client puts them in a cgroup named after the container id.</summary>
+    public static void KillProcessesOfContainers(IEnumerable<string> ids)
+    {
+        var wanted = ids.Where(i => i.Length >= 12).ToList();
+        if (wanted.Count == 0) return;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(System.IO.Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId) continue;
+            string cgroup;
+            try { cgroup = File.ReadAllText($"/proc/{pid}/cgroup"); }
+            catch (IOException) { continue; }
+            if (!wanted.Any(id => cgroup.Contains(id, StringComparison.Ordinal))) continue;
+            TestContext.Progress.WriteLine($"e2e: killing leftover container process {pid}: {CommandLine(pid)}");
+            Cmd.Run("kill", "-KILL", pid.ToString());
+        }
+    }
+
     public static IEnumerable<int> ProcessesMentioning(string path)
     {
         foreach (var dir in Directory.EnumerateDirectories("/proc"))

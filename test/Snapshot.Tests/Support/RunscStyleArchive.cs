@@ -34,6 +34,8 @@ public sealed class RunscStyleArchive
         return Add(e, FileMode);
     }
 
+    public RunscStyleArchive Fifo(string name) => Add(new UstarTarEntry(TarEntryType.Fifo, name), FileMode);
+
     public RunscStyleArchive Whiteout(string name)
     {
         var e = new UstarTarEntry(TarEntryType.CharacterDevice, name) { DeviceMajor = 0, DeviceMinor = 0 };

@@ -13,6 +13,8 @@ public abstract class SnapshotFixture : IntegrationFixture
 {
     public const string UpperKey = "dev.gvisor.tar.rootfs.upper";
     public const string AllowFlag = "--allow-rootfs-tar-annotation";
+    /// <summary>The change: /dir/file with "hello world".</summary>
+    protected const string WriteHello = "mkdir -p /dir && echo hello world > /dir/file";
 
     protected SnapshotFixture(string runtime) : base(runtime) { }
 
@@ -84,6 +86,11 @@ public abstract class SnapshotFixture : IntegrationFixture
         return file;
     }
 
+    /// <summary>csshim run by sh after <paramref name="prelude"/> (a umask, a redirection of fd 1), with the
+    /// CLI's globals before <paramref name="args"/>.</summary>
+    protected CommandResult ShimThroughShell(string prelude, params string[] args) =>
+        ProcessRunner.Run("/bin/sh", new[] { "-c", prelude + "; exec \"$@\"", "sh", Cli.Exe }.Concat(Cli.Args(args)));
+
     protected string SnapshotPath(string name)
     {
         var dir = Path.Combine(TempDir, "snapshots");
@@ -122,13 +129,16 @@ public abstract class SnapshotFixture : IntegrationFixture
         File.WriteAllText(path, content);
     }
 
-    /// <summary>A container that writes /dir/file, snapshotted while it runs, then deleted: the flow.</summary>
-    protected string HelloWorldSnapshot(string name = "snap.tar", params string[] flags)
+    /// <summary>A container that runs <paramref name="script"/>, snapshotted while it runs, then deleted.</summary>
+    protected string SnapshotAfter(string script, string name = "snap.tar", params string[] flags)
     {
         var id = StartSleeper();
-        Exec(id, "mkdir -p /dir && echo hello world > /dir/file");
+        Exec(id, script);
         var archive = Snapshot(id, name, flags);
         Delete(id);
         return archive;
     }
+
+    /// <summary>The flow: a container writes /dir/file and is snapshotted while it runs.</summary>
+    protected string HelloWorldSnapshot(string name = "snap.tar", params string[] flags) => SnapshotAfter(WriteHello, name, flags);
 }

@@ -1,0 +1,48 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Csshim.OciSpec;
+
+namespace Csshim.ShimRuntime.Commands;
+
+/// <summary>Where runsc answers a call that clients make of every runc-style runtime differently from runc, csshim
+/// bridges the difference; for runc and crun these calls are forwarded unchanged.</summary>
+internal static class RunscCompat
+{
+    /// <summary>`kill`: runsc refuses to signal a container still in "created" (its start failed), so containerd's
+    /// kill-then-delete after a failed start leaves the sandbox and the shim behind. runc kills such a container; for
+    /// runsc the same end is `delete --force`, after which the client's own delete finds nothing, as it expects.</summary>
+    public static int Kill(Invocation invocation)
+    {
+        if (invocation.Runtime.Flavor != RuntimeFlavor.Runsc || invocation.Subcommand.ContainerId is not { } id)
+            return CommandRouter.Forward(invocation);
+        var (status, stdout, _) = RuntimeQueries.Ask(invocation, "state", id);
+        if (status != 0 || !IsCreated(stdout, id)) return CommandRouter.Forward(invocation);
+        return RuntimeProcess.Spawn(invocation.Runtime.Path, [.. invocation.Command.GlobalArgs, "delete", "--force", id]);
+    }
+
+    /// <summary>`exec --tty`: runsc has no such flag (the terminal comes from the process spec), and conmon passes it
+    /// for `podman exec -t`; it is dropped for runsc instead of failing the exec.</summary>
+    public static int Exec(Invocation invocation)
+    {
+        var sub = invocation.Subcommand;
+        var tty = sub.Flags.Where(f => f.Name is "tty" or "t").ToList();
+        if (invocation.Runtime.Flavor != RuntimeFlavor.Runsc || tty.Count == 0) return CommandRouter.Forward(invocation);
+        var dropped = tty.SelectMany(f => Enumerable.Range(f.Index, f.WordCount)).ToHashSet();
+        var args = invocation.Command.SubcommandArgs.Where((_, i) => !dropped.Contains(i)).ToList();
+        RuntimeProcess.Exec(invocation.Runtime.Path, invocation.Command.ToRuntimeArgs(replacedSubcommandArgs: args));
+        return 1; // Exec returns only by throwing
+    }
+
+    private static bool IsCreated(string stateJson, string id)
+    {
+        try
+        {
+            var state = JsonNode.Parse(stateJson);
+            return state?["id"]?.GetValue<string>() == id && state["status"]?.GetValue<string>() == "created";
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+global using Csshim.Snapshot.Tests.Support;
+global using Csshim.Tests.Rig;
+global using NUnit.Framework;
