@@ -5,6 +5,10 @@ namespace Csshim.ShimRuntime;
 /// <summary>The real runtime csshim hands calls to, and whose flag rules it follows.</summary>
 internal sealed record RuntimeBinary(string Path, RuntimeFlavor Flavor)
 {
+    /// <summary>The status the runtime itself exits with when it refuses a call (runsc: 128, runc and crun: 1), for
+    /// refusals csshim makes on the runtime's behalf.</summary>
+    public int FailureStatus => Flavor == RuntimeFlavor.Runsc ? 128 : 1;
+
     /// <summary>--shim-runtime, else the config file's, else runsc on PATH, else runc.</summary>
     public static RuntimeBinary Locate(string? chosen)
     {

@@ -179,7 +179,7 @@ public class ConcurrencyTests : SandboxFixture
         var staging = sb.StagingOf(id);
         var held = Path.Combine(sb.Dir, "held");
         using var holder = System.Diagnostics.Process.Start("/usr/bin/flock",
-            ["--exclusive", Path.Combine(staging, "lock"), "/bin/sh", "-c", $"touch {held}; sleep 3"])!;
+            ["--exclusive", staging + ".lock", "/bin/sh", "-c", $"touch {held}; sleep 3"])!;
         HostState.WaitUntil(() => File.Exists(held), TimeSpan.FromSeconds(10), "flock to take the lock");
 
         var gc = sb.Shim(rt, ["gc"]);

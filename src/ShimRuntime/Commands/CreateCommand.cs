@@ -11,7 +11,8 @@ internal static class CreateCommand
     {
         var sub = invocation.Subcommand;
         var id = sub.ContainerId;
-        if (id is null) return CommandRouter.Forward(invocation); // the runtime's own usage error
+        // A call the runtime will refuse (no id, a flag it does not know) gets the runtime's own usage error.
+        if (id is null || sub.UnknownFlags.Count > 0) return CommandRouter.Forward(invocation);
 
         var bundle = Path.GetFullPath(sub.Value("bundle") ?? ".");
         var stager = new Stager(invocation);
@@ -30,11 +31,27 @@ internal static class CreateCommand
         }
 
         bool foregroundRun = sub.Name == "run" && !sub.IsSet("detach") && !sub.IsSet("keep");
-        if (status != 0 && !foregroundRun)
+        if (foregroundRun)
+            EndForegroundRun(invocation, stage, log);
+        else if (status != 0)
             UnstageUnlessKnown(invocation, stage, log);
-        else if (foregroundRun)
-            Stager.Unstage(stage, restoreConfig: true);
         return status;
+    }
+
+    /// <summary>runc deletes the container when a foreground run ends; runsc, stopped by a signal, keeps a stopped
+    /// (2022) or even running (2024) record of it. Either way nothing of the run may stay behind.</summary>
+    private static void EndForegroundRun(Invocation invocation, ContainerStage stage, ShimLog log)
+    {
+        try
+        {
+            if (RuntimeQueries.Knows(invocation, stage.Id))
+                RuntimeQueries.Ask(invocation, "delete", "--force", stage.Id);
+        }
+        catch (ShimException e)
+        {
+            log.Warning($"after the run of \"{stage.Id}\": {e.Message}");
+        }
+        Stager.Unstage(stage, restoreConfig: true);
     }
 
     /// <summary>A failed create normally leaves no container; if the runtime kept one, its staging must stay. A

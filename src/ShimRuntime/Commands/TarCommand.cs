@@ -1,4 +1,3 @@
-using Csshim.OciSpec;
 using Csshim.ShimRuntime.Staging;
 using Csshim.TarLayer;
 
@@ -49,16 +48,13 @@ internal static class TarCommand
         _ => throw new ShimUsageException($"--compress \"{value}\": use gzip, zstd or none"),
     };
 
-    /// <summary>A failed or killed snapshot must never leave half an archive under the caller's name; the mode is
-    /// runsc's 0644 whatever the umask.</summary>
     private static void WriteAtomically(string upper, string file, ArchiveCompression compression)
     {
-        const UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
         try
         {
-            AtomicFile.Write(file, mode, output => UpperArchive.Write(upper, FaultPoint.Wrap(output, "snapshotting"), compression));
+            SnapshotFile.Write(file, output => UpperArchive.Write(upper, FaultPoint.Wrap(output, "snapshotting"), compression));
         }
-        catch (Exception e) when (e is IOException or ArchiveRejectedException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArchiveRejectedException)
         {
             throw new ShimException($"cannot write snapshot {file}: {e.Message}", inner: e);
         }

@@ -73,6 +73,14 @@ internal static partial class Libc
     public const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000;
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int linkat(int olddirfd, string oldpath, int newdirfd, string newpath, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fchmod(int fd, uint mode);
+
+    public const int AT_FDCWD = -100, AT_SYMLINK_FOLLOW = 0x400;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int chown(string path, int uid, int gid);
 
     /// <summary>struct stat of x86_64 and aarch64 glibc share the fields we read at these offsets only on

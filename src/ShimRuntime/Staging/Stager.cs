@@ -115,7 +115,7 @@ internal sealed class Stager(Invocation invocation)
     {
         var record = StageRecord.Load(stage.RecordFile);
         if (record?.Creator?.IsAlive() == true || RuntimeQueries.Knows(invocation, stage.Id))
-            throw new ShimException($"container \"{stage.Id}\" already exists");
+            throw new ShimException($"container \"{stage.Id}\" already exists", invocation.Runtime.FailureStatus);
         UnstageHeld(stage, restoreConfig: true, removeLock: false);
     }
 
