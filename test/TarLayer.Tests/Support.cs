@@ -83,7 +83,8 @@ static class Tree
         }
         if (st.Type == Native.S_IFLNK) sb.Append($" target={Native.ReadLinkAt(-100, full)}");
         if (st.Type is Native.S_IFCHR or Native.S_IFBLK) sb.Append($" rdev={st.RdevMajor}:{st.RdevMinor}");
-        var names = Native.ListXattr(-1, full);
+        // overlayfs's own bookkeeping (origin, uuid, impure) is not part of the format: never archived or restored.
+        var names = Native.ListXattr(-1, full).Where(n => !OverlayXattrs.IsPrivate(n)).ToList();
         names.Sort(string.CompareOrdinal);
         foreach (var n in names) sb.Append($" xattr[{n}]={Convert.ToHexString(Native.GetXattr(-1, full, n) ?? [])}");
         if (st.Type == Native.S_IFSOCK) return;
