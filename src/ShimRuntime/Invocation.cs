@@ -30,9 +30,14 @@ internal sealed class Invocation
         var configPath = first.Shim.ConfigPath ?? Environment.GetEnvironmentVariable("CSSHIM_CONFIG");
         var config = ShimConfig.Load(configPath ?? ShimConfig.DefaultPath, named: configPath is not null);
 
-        // The config's runtimeArgs come first so that the caller's own flags win (Go flags: last one counts).
-        var args = config.RuntimeArgs.Count == 0 ? argv : [.. config.RuntimeArgs, .. argv];
-        var provisional = config.RuntimeArgs.Count == 0 ? first : RuntimeCommandLine.Parse(args, RuntimeFlavor.Runsc);
+        // The config's runtimeArgs belong to the config's runtime (runc refuses runsc's --network): they are left
+        // out when the caller names another runtime. They come first so that the caller's own flags win (Go flags:
+        // the last one counts).
+        var configArgs = first.Shim.RuntimePath is { } named && config.RuntimeArgs.Count > 0
+                         && RuntimeBinary.Locate(named).Path != RuntimeBinary.Locate(config.Runtime).Path
+            ? [] : config.RuntimeArgs;
+        var args = configArgs.Count == 0 ? argv : [.. configArgs, .. argv];
+        var provisional = configArgs.Count == 0 ? first : RuntimeCommandLine.Parse(args, RuntimeFlavor.Runsc);
         var runtime = RuntimeBinary.Locate(provisional.Shim.RuntimePath ?? config.Runtime);
         if (IsSelf(runtime.Path))
             throw new ShimException($"the configured runtime {runtime.Path} is csshim itself; point --shim-runtime or \"runtime\" at runsc, runc or crun");

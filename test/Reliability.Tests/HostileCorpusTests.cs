@@ -25,7 +25,7 @@ public class HostileCorpusTests : SandboxFixture
     {
         // Test case names are needed at discovery, before any setup: the corpus is generated then, into the build
         // output, once per version of the generator.
-        var generator = Path.Combine(RepoRoot(), "test", "hostile", "generate.py");
+        var generator = Path.Combine(Csshim.Tests.Rig.RepoRoot.Path, "test", "hostile", "generate.py");
         var version = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(generator)))[..12];
         CorpusDir = Path.Combine(TestContext.CurrentContext.TestDirectory, "hostile-corpus", version);
         var manifest = Path.Combine(CorpusDir, "manifest.json");
@@ -38,13 +38,6 @@ public class HostileCorpusTests : SandboxFixture
             Directory.Move(CorpusDir + ".new", CorpusDir);
         }
         return JArray.Parse(File.ReadAllText(manifest));
-    }
-
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(TestContext.CurrentContext.TestDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "runtime.sln"))) return d.FullName;
-        return "/work/main";
     }
 
     [TestCaseSource(nameof(Cases))]

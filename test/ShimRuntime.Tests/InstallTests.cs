@@ -18,7 +18,7 @@ public class InstallTests
     [SetUp]
     public void SetUp()
     {
-        bin = Environment.GetEnvironmentVariable("CSSHIM_BIN") ?? "/work/main/artifacts/csshim/csshim";
+        bin = Csshim.Tests.Rig.CsshimBinary.Path;
         if (!File.Exists(bin)) Assert.Ignore($"csshim binary {bin} not built (set CSSHIM_BIN or run test.sh)");
         // csshim writes its own path as the kernel reports it (links resolved)
         self = new FileInfo(bin).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(bin);

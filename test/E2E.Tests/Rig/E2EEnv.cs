@@ -3,7 +3,7 @@ namespace Csshim.E2E.Rig;
 /// <summary>Where the things under test live on this machine.</summary>
 public static class E2EEnv
 {
-    public static string RepoRoot { get; } = FindRepoRoot();
+    public static string RepoRoot => global::Csshim.Tests.Rig.RepoRoot.Path;
 
     /// <summary>The csshim binary under test: CSSHIM_BIN, else the published artifact, else the lead's dev build.</summary>
     public static string? Csshim { get; } = FindCsshim();
@@ -39,16 +39,7 @@ public static class E2EEnv
     {
         var env = Environment.GetEnvironmentVariable("CSSHIM_BIN");
         if (!string.IsNullOrEmpty(env)) return env;
-        foreach (var p in new[] { Path.Combine(RepoRoot, "artifacts", "csshim", "csshim"), "/opt/csshim-dev/csshim" })
-            if (File.Exists(p)) return p;
-        return null;
-    }
-
-    static string FindRepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "runtime.sln")))
-                return d.FullName;
-        return "/work/main";
+        var published = Path.Combine(RepoRoot, "artifacts", "csshim", "csshim");
+        return File.Exists(published) ? published : null;
     }
 }

@@ -5,7 +5,7 @@ namespace Csshim.Tests.Rig;
 /// <summary>Where the csshim under test is: $CSSHIM_BIN, else test.sh's publish output.</summary>
 public static class CsshimBinary
 {
-    public const string DefaultPath = "/work/main/artifacts/csshim/csshim";
+    public static string DefaultPath => System.IO.Path.Combine(RepoRoot.Path, "artifacts", "csshim", "csshim");
 
     public static string Path => Environment.GetEnvironmentVariable("CSSHIM_BIN") is { Length: > 0 } p ? p : DefaultPath;
 

@@ -12,9 +12,8 @@ public sealed record RuntimeUnderTest(string Name, string Path, IReadOnlyList<st
 
     /// <summary>Where test/tools/fetch-runsc-2024.sh puts Debian's 2024 runsc.</summary>
     public static string Runsc2024Path =>
-        System.IO.Path.Combine(RepoRoot, ".tools", "runsc-2024", "usr", "bin", "runsc");
+        System.IO.Path.Combine(Rig.RepoRoot.Path, ".tools", "runsc-2024", "usr", "bin", "runsc");
 
-    public static string RepoRoot => Environment.GetEnvironmentVariable("CSSHIM_REPO") ?? "/work/main";
 
     // Debian's runsc thinks every netns is the root one on this kernel and refuses networking.
     private static readonly string[] RunscGlobals = { "--network=none" };
