@@ -20,6 +20,25 @@ public class CommandLineTests : IntegrationFixture
         AssertSameOutcome("an unknown subcommand", d, "", s, "");
     }
 
+    /// <summary>A config written for runsc (runtimeArgs --network=none) must not break a call that names another
+    /// runtime: runc refuses --network.</summary>
+    [Test]
+    public void ConfigRuntimeArgs_GoOnlyToTheConfiguredRuntime()
+    {
+        var config = Path.Combine(Directory.CreateTempSubdirectory("csshim-config-").FullName, "config.json");
+        File.WriteAllText(config, """{"runtime": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}""");
+        try
+        {
+            var shim = ProcessRunner.Run(CsshimBinary.Require(), new[] { "--shim-config", config, "--shim-runtime", Runtime.Path, "--version" });
+            AssertSucceeded(shim, "csshim --version with a runsc config");
+            Assert.That(shim.Stdout, Does.Contain($"runtime: {Runtime.Path}"));
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(config)!, recursive: true);
+        }
+    }
+
     [Test]
     public void Version_PrintsCsshimsVersionThenTheRuntimes()
     {
