@@ -57,7 +57,7 @@ internal static class Compression
         protected override void Dispose(bool disposing) { if (disposing) inner.Dispose(); base.Dispose(disposing); }
     }
 
-    abstract class ReadOnlyStream : Stream
+    internal abstract class ReadOnlyStream : Stream
     {
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
         public abstract override int Read(Span<byte> buffer);

@@ -61,18 +61,12 @@ public partial class FlagTablesAgainstBinariesTests
         }
     }
 
-    [TestCase("create")]
-    [TestCase("run")]
-    [TestCase("delete")]
-    [TestCase("kill")]
-    [TestCase("exec")]
-    [TestCase("ps")]
-    [TestCase("events")]
-    [TestCase("checkpoint")]
-    [TestCase("restore")]
-    [TestCase("list")]
-    [TestCase("spec")]
-    [TestCase("wait")]
+    /// <summary>The subcommands both runtimes have, plus each one's own.</summary>
+    private static readonly string[] SharedSubcommands = ["create", "run", "delete", "kill", "exec", "ps", "events", "checkpoint", "restore", "spec", "list"];
+    private static readonly string[] RunscSubcommands = [.. SharedSubcommands, "wait"];
+    private static readonly string[] RuncSubcommands = [.. SharedSubcommands, "update"];
+
+    [TestCaseSource(nameof(RunscSubcommands))]
     public void RunscSubcommandTablesMatchRunscHelp(string command)
     {
         var flags = GoFlags(Run("runsc", "help", command));
@@ -97,18 +91,7 @@ public partial class FlagTablesAgainstBinariesTests
         }
     }
 
-    [TestCase("create")]
-    [TestCase("run")]
-    [TestCase("delete")]
-    [TestCase("kill")]
-    [TestCase("exec")]
-    [TestCase("ps")]
-    [TestCase("events")]
-    [TestCase("checkpoint")]
-    [TestCase("restore")]
-    [TestCase("update")]
-    [TestCase("spec")]
-    [TestCase("list")]
+    [TestCaseSource(nameof(RuncSubcommands))]
     public void RuncSubcommandTablesMatchRuncHelp(string command)
     {
         var help = Run("runc", command, "--help");

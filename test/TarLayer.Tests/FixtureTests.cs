@@ -306,17 +306,8 @@ static class Hand
 }
 
 /// <summary>A forward-only stream, so BCL's reader does not try to seek over 9 GiB of absent data.</summary>
-sealed class NonSeekable(byte[] data) : Stream
+sealed class NonSeekable(byte[] data) : Compression.ReadOnlyStream
 {
     readonly MemoryStream _inner = new(data);
-    public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override int Read(Span<byte> buffer) => _inner.Read(buffer);
 }
