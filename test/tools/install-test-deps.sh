@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the tests use: the runtimes csshim wraps, the clients, busybox for test rootfs, and the
-# xattr/ACL and archive tools the interop tests compare against. Idempotent; apt only when something is missing.
+# Debian packages the tests use: the runtimes csshim wraps, the clients, busybox for test rootfs, what NativeAOT
+# links with (gcc, zlib1g-dev), and the xattr/ACL and archive tools the interop tests compare against.
+# Idempotent; apt only when something is missing.
 set -euo pipefail
-packages=(runsc runc crun podman containerd busybox-static attr acl tar gzip zstd xz-utils bzip2 python3 iproute2)
+packages=(runsc runc crun podman containerd busybox-static attr acl tar gzip zstd xz-utils bzip2 python3 iproute2 gcc zlib1g-dev util-linux)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
