@@ -22,11 +22,9 @@ internal sealed class Invocation
     public SubcommandLine Subcommand => subcommand ??= SubcommandLine.Parse(Command.Subcommand!, Command.SubcommandArgs, Runtime.Flavor);
     private SubcommandLine? subcommand;
 
-    public static Invocation Resolve(IReadOnlyList<string> argv, ShimLog log)
+    /// <param name="first">argv parsed with runsc's table, before the runtime is known.</param>
+    public static Invocation Resolve(IReadOnlyList<string> argv, RuntimeCommandLine first)
     {
-        // Own flags can be found before the runtime is known: the flag tables agree on how to skip them.
-        var first = RuntimeCommandLine.Parse(argv, RuntimeFlavor.Runsc);
-        log.WriteTo(first.LogPath, first.LogFormat);
         var configPath = first.Shim.ConfigPath ?? Environment.GetEnvironmentVariable("CSSHIM_CONFIG");
         var config = ShimConfig.Load(configPath ?? ShimConfig.DefaultPath, named: configPath is not null);
 

@@ -4,10 +4,13 @@ using Csshim.ShimRuntime.Commands;
 var log = new ShimLog();
 try
 {
+    // Own flags can be found before the runtime is known: the flag tables agree on how to skip them.
+    var first = Csshim.OciSpec.RuntimeCommandLine.Parse(args, Csshim.OciSpec.RuntimeFlavor.Runsc);
+    log.WriteTo(first.LogPath, first.LogFormat);
     // install registers csshim itself; it must work before any runtime is installed.
-    if (Csshim.OciSpec.RuntimeCommandLine.Parse(args, Csshim.OciSpec.RuntimeFlavor.Runsc) is { Subcommand: "install" } install)
-        return Csshim.ShimRuntime.Install.InstallCommand.Run(install.SubcommandArgs, Console.Out, Console.Error, CommandRouter.SelfPath);
-    var invocation = Invocation.Resolve(args, log);
+    if (first.Subcommand == "install")
+        return Csshim.ShimRuntime.Install.InstallCommand.Run(first.SubcommandArgs, Console.Out, Console.Error, CommandRouter.SelfPath);
+    var invocation = Invocation.Resolve(args, first);
     return CommandRouter.Dispatch(invocation, log);
 }
 catch (ShimException e)

@@ -18,19 +18,29 @@ internal static class RuntimeQueries
     public static bool KnowsAt(string runtime, string? runtimeRoot, string id) =>
         Interpret(RuntimeProcess.Capture(runtime, runtimeRoot is null ? ["state", id] : ["--root", runtimeRoot, "state", id]), runtime, id);
 
+    /// <summary>The container's status ("created", "running"...) as the runtime reports it, or null when the
+    /// runtime does not answer for exactly this id.</summary>
+    public static string? Status(Invocation invocation, string id)
+    {
+        var answer = Ask(invocation, "state", id);
+        return answer.Status == 0 ? ReadState(answer.Stdout, id) : null;
+    }
+
     private static bool Interpret((int Status, string Stdout, string Stderr) answer, string runtime, string id)
     {
-        // runsc resolves an unknown id as a prefix of another container's: only the same id counts.
-        if (answer.Status == 0) return StateId(answer.Stdout) == id;
+        if (answer.Status == 0) return ReadState(answer.Stdout, id) is not null;
         if (UnknownContainerMessages.Any(m => answer.Stderr.Contains(m, StringComparison.Ordinal))) return false;
         throw new ShimException($"cannot tell whether container \"{id}\" exists: {runtime} state failed: {answer.Stderr.Trim()}");
     }
 
-    private static string? StateId(string stateJson)
+    /// <summary>The status in a `state` answer, null unless the answer is about this very id: runsc resolves an
+    /// unknown id as a prefix of another container's.</summary>
+    private static string? ReadState(string stateJson, string id)
     {
         try
         {
-            return JsonNode.Parse(stateJson)?["id"]?.GetValue<string>();
+            var state = JsonNode.Parse(stateJson);
+            return state?["id"]?.GetValue<string>() == id ? state["status"]?.GetValue<string>() ?? "" : null;
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {

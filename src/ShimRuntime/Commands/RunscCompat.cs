@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Csshim.OciSpec;
 
 namespace Csshim.ShimRuntime.Commands;
@@ -15,8 +13,7 @@ internal static class RunscCompat
     {
         if (invocation.Runtime.Flavor != RuntimeFlavor.Runsc || invocation.Subcommand.ContainerId is not { } id)
             return CommandRouter.Forward(invocation);
-        var (status, stdout, _) = RuntimeQueries.Ask(invocation, "state", id);
-        if (status != 0 || !IsCreated(stdout, id)) return CommandRouter.Forward(invocation);
+        if (RuntimeQueries.Status(invocation, id) != "created") return CommandRouter.Forward(invocation);
         return RuntimeProcess.Spawn(invocation.Runtime.Path, [.. invocation.Command.GlobalArgs, "delete", "--force", id]);
     }
 
@@ -31,18 +28,5 @@ internal static class RunscCompat
         var args = invocation.Command.SubcommandArgs.Where((_, i) => !dropped.Contains(i)).ToList();
         RuntimeProcess.Exec(invocation.Runtime.Path, invocation.Command.ToRuntimeArgs(replacedSubcommandArgs: args));
         return 1; // Exec returns only by throwing
-    }
-
-    private static bool IsCreated(string stateJson, string id)
-    {
-        try
-        {
-            var state = JsonNode.Parse(stateJson);
-            return state?["id"]?.GetValue<string>() == id && state["status"]?.GetValue<string>() == "created";
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
-        {
-            return false;
-        }
     }
 }

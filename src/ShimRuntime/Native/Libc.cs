@@ -83,8 +83,7 @@ internal static partial class Libc
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int chown(string path, int uid, int gid);
 
-    /// <summary>struct stat of x86_64 and aarch64 glibc share the fields we read at these offsets only on
-    /// x86_64; csshim is built for linux-x64.</summary>
+    /// <summary>glibc's struct stat as laid out on x86_64 (aarch64 differs); csshim is built for linux-x64.</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct Stat
     {
