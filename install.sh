@@ -63,7 +63,7 @@ fi
 if [ "$deps" = 1 ]; then
     missing=()
     for p in runc runsc busybox-static gcc zlib1g-dev; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == *"install ok installed"* ]] || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
         if command -v apt-get >/dev/null 2>&1; then

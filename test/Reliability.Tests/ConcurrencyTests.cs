@@ -68,7 +68,7 @@ public class ConcurrencyTests : SandboxFixture
         var output = Proc.ReadOrEmpty(create.StdoutFile).Trim();
         if (output != c.Expected) throw new InvalidOperationException($"container printed \"{output}\", expected \"{c.Expected}\"");
         var delete = sb.Shim(c.Runtime, ["delete", c.Id]);
-        if (delete.Status != 0) throw new InvalidOperationException($"delete: {delete}");
+        if (delete.Status != 0) throw new InvalidOperationException($"delete: {delete}; state now: {sb.Runtime(c.Runtime, "state", c.Id)}");
         if (sb.Stagings().Any(s => Path.GetFileName(s) == c.Id)) throw new InvalidOperationException("staging left after delete");
     }
 

@@ -5,4 +5,6 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 dest="$root/.tools/runsc-2024"
 [ -x "$dest/usr/bin/runsc" ] && exit 0
 "$(dirname "$0")/fetch-debs.sh" bookworm-backports "$dest" "runsc=0.0~20240729.0-4~bpo12+2"
-"$dest/usr/bin/runsc" --version | head -1
+# Not piped into head: under pipefail runsc's SIGPIPE would read as a failed fetch.
+version=$("$dest/usr/bin/runsc" --version)
+echo "${version%%$'\n'*}"

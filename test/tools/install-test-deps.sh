@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(runsc runc crun podman containerd busybox-static attr acl tar gzip zstd xz-utils bzip2 python3 iproute2 gcc zlib1g-dev util-linux)
 missing=()
 for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == *"install ok installed"* ]] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "install-test-deps: installing ${missing[*]}"

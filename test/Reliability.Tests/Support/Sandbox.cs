@@ -107,8 +107,17 @@ public sealed class Sandbox : IDisposable
         return r.Status == 0 ? (string?)JObject.Parse(r.Stdout)["status"] : null;
     }
 
-    public void WaitStopped(RuntimeUnderTest rt, string id) =>
-        HostState.WaitUntil(() => StatusOf(rt, id) is "stopped" or null, TimeSpan.FromSeconds(60), $"{rt} container {id} to stop");
+    /// <summary>Waits for the runtime to say "stopped". A failed `state` is not an answer: runsc's can fail while
+    /// the machine is loaded, and taking that for "stopped" sends a delete to a container still running.</summary>
+    public void WaitStopped(RuntimeUnderTest rt, string id)
+    {
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60); ; Thread.Sleep(100))
+        {
+            var state = Runtime(rt, "state", id);
+            if (state.Status == 0 && (string?)JObject.Parse(state.Stdout)["status"] == "stopped") return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{rt} container {id} did not stop in 60 s; last state: {state}");
+        }
+    }
 
     /// <summary>Container ids the runtime lists under this sandbox's --root.</summary>
     public List<string> RuntimeContainers(RuntimeUnderTest rt)
