@@ -62,6 +62,6 @@ public class RigTests : IntegrationFixture
         Assert.That(guard.Remaining(), Has.Count.EqualTo(1));
         guard.ForceDeleteAll();
         Assert.That(guard.Remaining(), Is.Empty);
-        Assert.That(ProcessGuard.KillLeftovers(TempDir, TimeSpan.FromSeconds(5)), Is.Empty, "runtime processes after delete --force");
+        Assert.That(ProcessGuard.KillLeftovers(TempDir, TimeSpan.FromSeconds(15)), Is.Empty, "runtime processes after delete --force");
     }
 }

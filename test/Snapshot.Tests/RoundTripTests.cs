@@ -62,7 +62,7 @@ public class RoundTripTests : SnapshotFixture
         Exec(id, WriteHello);
         var archive = Snapshot(id, "paused.tar", "--pause");
 
-        WaitForStatus(Cli, id, "running", TimeSpan.FromSeconds(5));
+        WaitForStatus(Cli, id, "running");
         Assert.That(Exec(id, "echo alive"), Is.EqualTo("alive\n"), "the container runs on after a paused snapshot");
         Delete(id);
         Assert.That(RunRestored(archive, "cat /dir/file").Stdout, Is.EqualTo("hello world\n"));

@@ -38,7 +38,7 @@ public abstract class IntegrationFixture
         var left = Containers.Remaining();
         if (left.Count > 0) problems.Add("containers left behind: " + string.Join(", ", left));
         Containers.ForceDeleteAll();
-        var stray = ProcessGuard.KillLeftovers(TempDir, TimeSpan.FromSeconds(5));
+        var stray = ProcessGuard.KillLeftovers(TempDir, TimeSpan.FromSeconds(15));
         if (stray.Count > 0) problems.Add("processes left behind (killed): " + string.Join("; ", stray));
         var leaked = mounts?.DetachLeaks() ?? new List<string>();
         if (leaked.Count > 0) problems.Add("mounts left behind: " + string.Join(", ", leaked));
