@@ -1,6 +1,3 @@
-using Csshim.Tests.Rig;
-using NUnit.Framework;
-
 namespace Csshim.Tests;
 
 /// <summary>
@@ -8,12 +5,9 @@ namespace Csshim.Tests;
 /// containerd's `exec --process`, podman's tty exec) and flags csshim does not know: all must reach the runtime
 /// with the result the runtime alone gives.
 /// </summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class ArgumentFormsTests : IntegrationFixture
+[PerRuntime]
+public class ArgumentFormsTests(string runtime) : IntegrationFixture(runtime)
 {
-    public ArgumentFormsTests(string runtime) : base(runtime) { }
-
     private const string Script = "echo out; echo err >&2; exit 5";
 
     [Test]

@@ -1,16 +1,9 @@
-using Csshim.Tests.Rig;
-using Newtonsoft.Json.Linq;
-using NUnit.Framework;
-
 namespace Csshim.Tests;
 
 /// <summary>csshim's own commands (--version, features, --log) and what it forwards unchanged.</summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class CommandLineTests : IntegrationFixture
+[PerRuntime]
+public class CommandLineTests(string runtime) : IntegrationFixture(runtime)
 {
-    public CommandLineTests(string runtime) : base(runtime) { }
-
     [Test]
     public void UnknownSubcommand_FailsLikeTheRuntime()
     {

@@ -1,15 +1,9 @@
-using Csshim.Tests.Rig;
-using NUnit.Framework;
-
 namespace Csshim.Tests;
 
 /// <summary>`create --console-socket` with terminal=true: the container gets a pty whose master reaches the caller.</summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class ConsoleSocketTests : IntegrationFixture
+[PerRuntime]
+public class ConsoleSocketTests(string runtime) : IntegrationFixture(runtime)
 {
-    public ConsoleSocketTests(string runtime) : base(runtime) { }
-
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
     [Test]

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using Newtonsoft.Json.Linq;
-using NUnit.Framework;
 
 namespace Csshim.Tests;
 

@@ -1,19 +1,12 @@
-using Csshim.Tests.Rig;
-using Newtonsoft.Json.Linq;
-using NUnit.Framework;
-
 namespace Csshim.Tests;
 
 /// <summary>
 /// A busybox container through the whole OCI lifecycle, once with the runtime called directly and once through
 /// csshim, from identical bundles; what the caller sees (exit statuses, output, state) must be the same.
 /// </summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class LifecycleTests : IntegrationFixture
+[PerRuntime]
+public class LifecycleTests(string runtime) : IntegrationFixture(runtime)
 {
-    public LifecycleTests(string runtime) : base(runtime) { }
-
     [Test]
     public void Run_GivesTheContainersExitStatusAndOutput_LikeTheRuntime()
     {

@@ -1,17 +1,11 @@
-using Csshim.Tests.Rig;
-using NUnit.Framework;
-
 namespace Csshim.Tests;
 
 /// <summary>
 /// The rig against the runtimes alone, no csshim: if these fail, a csshim comparison means nothing.
 /// </summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class RigTests : IntegrationFixture
+[PerRuntime]
+public class RigTests(string runtime) : IntegrationFixture(runtime)
 {
-    public RigTests(string runtime) : base(runtime) { }
-
     [Test]
     public void BusyboxBundle_RunsAndReportsTheExitStatus()
     {

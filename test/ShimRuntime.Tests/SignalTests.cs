@@ -1,15 +1,9 @@
-using Csshim.Tests.Rig;
-using NUnit.Framework;
-
 namespace Csshim.Tests;
 
 /// <summary>A foreground `run` stopped with SIGTERM, as a person's Ctrl-C or a supervisor would.</summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class SignalTests : IntegrationFixture
+[PerRuntime]
+public class SignalTests(string runtime) : IntegrationFixture(runtime)
 {
-    public SignalTests(string runtime) : base(runtime) { }
-
     [Test]
     public void SigtermToForegroundRun_EndsLikeTheRuntime_AndLeavesNoContainer()
     {

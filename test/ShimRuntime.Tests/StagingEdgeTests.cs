@@ -1,19 +1,12 @@
-using Csshim.Tests.Rig;
-using Newtonsoft.Json.Linq;
-using NUnit.Framework;
-
 namespace Csshim.Tests;
 
 /// <summary>
 /// Where staging meets a runtime that says no: a refused create must unwind, and a refused second create or
 /// delete must not take the staging away from a container that still lives.
 /// </summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class StagingEdgeTests : IntegrationFixture
+[PerRuntime]
+public class StagingEdgeTests(string runtime) : IntegrationFixture(runtime)
 {
-    public StagingEdgeTests(string runtime) : base(runtime) { }
-
     [Test]
     public void CreateRefusedByTheRuntime_FailsLikeIt_AndUnwinds()
     {

@@ -1,12 +1,9 @@
 namespace Csshim.Snapshot.Tests;
 
 /// <summary>Deletions of lower-layer (image) content survive a snapshot as overlay whiteouts and opaque dirs.</summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class DeletionTests : SnapshotFixture
+[PerRuntime]
+public class DeletionTests(string runtime) : SnapshotFixture(runtime)
 {
-    public DeletionTests(string runtime) : base(runtime) { }
-
     [Test]
     public void RemovedLowerFile_IsAbsentAfterRestore()
     {

@@ -7,9 +7,8 @@ namespace Csshim.Snapshot.Tests;
 /// user xattrs and a large file all come back the same after snapshot and restore, seen inside the new
 /// container (busybox) and on the host in its staged upper.
 /// </summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class FileKindsTests : SnapshotFixture
+[PerRuntime]
+public class FileKindsTests(string runtime) : SnapshotFixture(runtime)
 {
     private const string Make =
         "set -e; mkdir /k; echo data > /k/orig; ln /k/orig /k/hard; ln -s orig /k/sym; " +
@@ -23,8 +22,6 @@ public class FileKindsTests : SnapshotFixture
         "[ $(stat -c %i orig) = $(stat -c %i hard) ] && echo hard-link-shared";
 
     private const string XattrName = "user.csshim-test";
-
-    public FileKindsTests(string runtime) : base(runtime) { }
 
     [Test]
     public void SpecialFilesOwnersModesXattrsAndBigFiles_SurviveARoundTrip()

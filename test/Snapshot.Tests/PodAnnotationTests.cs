@@ -5,9 +5,8 @@ namespace Csshim.Snapshot.Tests;
 /// counts (the pod's annotations reach every container, so each spec carries every per-name key and maybe the
 /// bare one); CRI-O's name key is honoured too; a pod member without a name restores nothing.
 /// </summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class PodAnnotationTests : SnapshotFixture
+[PerRuntime]
+public class PodAnnotationTests(string runtime) : SnapshotFixture(runtime)
 {
     private const string CriName = "io.kubernetes.cri.container-name";
     private const string CriType = "io.kubernetes.cri.container-type";
@@ -16,8 +15,6 @@ public class PodAnnotationTests : SnapshotFixture
     // "sandbox", not "container": runsc joins a "container" to the sandbox its spec names, and each container here
     // stands alone. Both types make a pod member for the annotation rules.
     private const string PodMember = "sandbox";
-
-    public PodAnnotationTests(string runtime) : base(runtime) { }
 
     private (string Key, string Value)[] PodAnnotations(string nameKey, string name) => new[]
     {

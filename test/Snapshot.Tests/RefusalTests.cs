@@ -1,5 +1,3 @@
-using Newtonsoft.Json.Linq;
-
 namespace Csshim.Snapshot.Tests;
 
 /// <summary>
@@ -8,13 +6,10 @@ namespace Csshim.Snapshot.Tests;
 /// mount, no container, no staging, the bundle's config.json byte-identical. Every call has a timeout so an
 /// archive path that could block (a FIFO) fails the test instead of hanging it.
 /// </summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class RefusalTests : SnapshotFixture
+[PerRuntime]
+public class RefusalTests(string runtime) : SnapshotFixture(runtime)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
-
-    public RefusalTests(string runtime) : base(runtime) { }
 
     public enum Case { NoAllowFlag, ReadonlyRoot, Missing, Directory, Fifo, WorldWritable, NotRootOwned, NotATar }
 

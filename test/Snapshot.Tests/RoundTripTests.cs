@@ -1,18 +1,13 @@
-using Newtonsoft.Json.Linq;
-
 namespace Csshim.Snapshot.Tests;
 
 /// <summary>
 /// The documented flow (issue 4, README): a container writes /dir/file, `csshim tar rootfs-upper` snapshots it
 /// while it runs, and a new container started with dev.gvisor.tar.rootfs.upper prints the file back.
 /// </summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class RoundTripTests : SnapshotFixture
+[PerRuntime]
+public class RoundTripTests(string runtime) : SnapshotFixture(runtime)
 {
     private const UnixFileMode Mode0644 = (UnixFileMode)0b110_100_100;
-
-    public RoundTripTests(string runtime) : base(runtime) { }
 
     [Test]
     public void SnapshotToFile_RestoresInANewContainer()

@@ -4,12 +4,9 @@ namespace Csshim.Snapshot.Tests;
 /// An archive as runsc writes it (FORMAT.md), built here with System.Formats.Tar, restores through csshim; and a
 /// snapshot of the restored container carries both the restored changes and the new ones.
 /// </summary>
-[TestFixtureSource(typeof(RuntimeUnderTest), nameof(RuntimeUnderTest.Names))]
-[NonParallelizable]
-public class RunscArchiveTests : SnapshotFixture
+[PerRuntime]
+public class RunscArchiveTests(string runtime) : SnapshotFixture(runtime)
 {
-    public RunscArchiveTests(string runtime) : base(runtime) { }
-
     private string RunscFixture() => new RunscStyleArchive()
         .Dir("./dir/").File("./dir/file", "from runsc\n")
         .Dir("./data/").Whiteout("./data/gone")

@@ -6,7 +6,9 @@ namespace Csshim.Tests.Rig;
 /// Per-test sandbox for integration tests against one runtime: a temp dir holding bundles, a private runtime
 /// `--root` per CLI and a private csshim state dir, so no test sees another's containers. TearDown fails the
 /// test when a container or mount is left behind, after cleaning both up.
+/// Fixtures run one at a time: they share the machine's runtimes, mounts and cores.
 /// </summary>
+[NonParallelizable]
 public abstract class IntegrationFixture
 {
     protected RuntimeUnderTest Runtime { get; }

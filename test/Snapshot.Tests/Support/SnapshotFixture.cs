@@ -1,6 +1,3 @@
-using Csshim.Tests.Rig;
-using NUnit.Framework;
-
 namespace Csshim.Snapshot.Tests.Support;
 
 /// <summary>
@@ -9,14 +6,12 @@ namespace Csshim.Snapshot.Tests.Support;
 /// snapshotted one changed. The rig's TearDown force-deletes every container and fails the test on a left-over
 /// mount or staging dir.
 /// </summary>
-public abstract class SnapshotFixture : IntegrationFixture
+public abstract class SnapshotFixture(string runtime) : IntegrationFixture(runtime)
 {
     public const string UpperKey = "dev.gvisor.tar.rootfs.upper";
     public const string AllowFlag = "--allow-rootfs-tar-annotation";
     /// <summary>The change: /dir/file with "hello world".</summary>
     protected const string WriteHello = "mkdir -p /dir && echo hello world > /dir/file";
-
-    protected SnapshotFixture(string runtime) : base(runtime) { }
 
     protected RuntimeCli Cli { get; private set; } = null!;
     /// <summary>The image rootfs shared by the test's containers; tests add lower-layer files to it first.</summary>
