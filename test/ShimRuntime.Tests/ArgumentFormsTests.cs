@@ -13,10 +13,7 @@ public class ArgumentFormsTests(string runtime) : IntegrationFixture(runtime)
     [Test]
     public void Run_WithoutBundleFlag_UsesTheWorkingDirectory()
     {
-        var direct = Direct();
-        var shim = Shim();
-        var dId = NewId(direct, "cwd");
-        var sId = NewId(shim, "cwd");
+        var (direct, dId, shim, sId) = SideBySide("cwd");
         var d = direct.RunIn(NewBundle("direct", "sh", "-c", Script).Dir, "run", dId);
         var s = shim.RunIn(NewBundle("shim", "sh", "-c", Script).Dir, "run", sId);
         Assert.That(d.ExitCode, Is.EqualTo(5), d.ToString());
@@ -41,10 +38,7 @@ public class ArgumentFormsTests(string runtime) : IntegrationFixture(runtime)
     public void Run_WithShortBundleFlag_BehavesLikeTheRuntime()
     {
         // runc knows `-b`; runsc does not and fails with its usage text. csshim must not decide either way.
-        var direct = Direct();
-        var shim = Shim();
-        var dId = NewId(direct, "short");
-        var sId = NewId(shim, "short");
+        var (direct, dId, shim, sId) = SideBySide("short");
         var d = direct.Run("run", "-b", NewBundle("direct", "sh", "-c", Script).Dir, dId);
         var s = shim.Run("run", "-b", NewBundle("shim", "sh", "-c", Script).Dir, sId);
         AssertSameOutcome("run -b", d, dId, s, sId);
@@ -53,10 +47,7 @@ public class ArgumentFormsTests(string runtime) : IntegrationFixture(runtime)
     [Test]
     public void Create_WithAFlagNoRuntimeKnows_FailsLikeTheRuntime()
     {
-        var direct = Direct();
-        var shim = Shim();
-        var dId = NewId(direct, "bad");
-        var sId = NewId(shim, "bad");
+        var (direct, dId, shim, sId) = SideBySide("bad");
         var d = direct.Run("create", "--no-such-flag", "--bundle", NewBundle("direct", "true").Dir, dId);
         var s = shim.Run("create", "--no-such-flag", "--bundle", NewBundle("shim", "true").Dir, sId);
         Assert.That(d.ExitCode, Is.Not.Zero, d.ToString());
@@ -70,10 +61,7 @@ public class ArgumentFormsTests(string runtime) : IntegrationFixture(runtime)
         // runsc's gofer refuses host FIFOs unless told otherwise; csshim's staged rootfs is a host overlay.
         const string script = "mkfifo /tmp/f && echo fifo-ok; ls -l /tmp/f | cut -c1; echo data > /root/y; cat /root/y; " +
                               "rm /bin/ls && echo rm-ok; mkdir -p /a/b && echo mkdir-ok";
-        var direct = Direct();
-        var shim = Shim();
-        var dId = NewId(direct, "fifo");
-        var sId = NewId(shim, "fifo");
+        var (direct, dId, shim, sId) = SideBySide("fifo");
         var d = direct.Run("run", "--bundle", NewBundle("direct", "sh", "-c", script).Dir, dId);
         var shimBundle = NewBundle("shim", "sh", "-c", script);
         var s = shim.Run("run", "--bundle", shimBundle.Dir, sId);

@@ -11,10 +11,7 @@ public class StagingEdgeTests(string runtime) : IntegrationFixture(runtime)
     public void CreateRefusedByTheRuntime_FailsLikeIt_AndUnwinds()
     {
         // An empty args array: both runtimes refuse the spec; csshim has staged by then.
-        var direct = Direct();
-        var shim = Shim();
-        var dId = NewId(direct, "refused");
-        var sId = NewId(shim, "refused");
+        var (direct, dId, shim, sId) = SideBySide("refused");
         var dBundle = NewBundle("direct");
         var sBundle = NewBundle("shim");
         dBundle.Process["args"] = new JArray();
@@ -70,10 +67,7 @@ public class StagingEdgeTests(string runtime) : IntegrationFixture(runtime)
     [Test]
     public void DeleteOfARunningContainerWithoutForce_FailsLikeTheRuntime_AndKeepsTheStaging()
     {
-        var direct = Direct();
-        var shim = Shim();
-        var dId = NewId(direct, "busy");
-        var sId = NewId(shim, "busy");
+        var (direct, dId, shim, sId) = SideBySide("busy");
         foreach (var (cli, id, name) in new[] { (direct, dId, "direct"), (shim, sId, "shim") })
         {
             AssertSucceeded(cli.Run("create", "--bundle", NewBundle(name, "sleep", "30").Dir, id), $"{cli.Label} create");

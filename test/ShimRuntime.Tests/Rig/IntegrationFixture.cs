@@ -76,6 +76,15 @@ public abstract class IntegrationFixture
         Containers.Track(cli, $"{hint}-{TestContext.CurrentContext.Test.ID.Replace(' ', '-')}-{++counter}".ToLowerInvariant()
             .Replace(':', '-'));
 
+    /// <summary>The runtime called directly and csshim over it, each with a fresh tracked container id, for
+    /// tests that run one scenario both ways and compare what the caller sees.</summary>
+    protected (RuntimeCli Direct, string DirectId, RuntimeCli Shim, string ShimId) SideBySide(string hint)
+    {
+        var direct = Direct();
+        var shim = Shim();
+        return (direct, NewId(direct, hint), shim, NewId(shim, hint));
+    }
+
     /// <summary>Mounts that appeared since the test started (the staging of a live csshim container).</summary>
     protected List<string> NewMounts() => mounts!.NewMounts();
 
