@@ -106,7 +106,7 @@ public class ArchivePolicyTests : SandboxFixture
         if (pinned) annotations[Sandbox.DigestAnnotation] = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(archive)));
         var bundle = sb.Bundle("good", ["cat", "/dir/file"], annotations);
         var id = sb.Track(rt, "good");
-        var create = sb.Shim(rt, ["create", "--bundle", bundle, id], policyFlags);
+        var create = sb.Shim(rt, ["create", "--bundle", bundle, "--pid-file", sb.PidFile(id), id], policyFlags);
         Assert.That(create.Status, Is.Zero, create.ToString());
         Assert.That(sb.Shim(rt, ["start", id]).Status, Is.Zero);
         sb.WaitStopped(rt, id);

@@ -60,7 +60,7 @@ public class ConcurrencyTests : SandboxFixture
 
     private void RunCycle(Cycle c)
     {
-        var create = sb.Shim(c.Runtime, ["create", "--bundle", c.Bundle, c.Id], ["--allow-rootfs-tar-annotation"]);
+        var create = sb.Shim(c.Runtime, ["create", "--bundle", c.Bundle, "--pid-file", sb.PidFile(c.Id), c.Id], ["--allow-rootfs-tar-annotation"]);
         if (create.Status != 0) throw new InvalidOperationException($"create: {create}");
         var start = sb.Shim(c.Runtime, ["start", c.Id]);
         if (start.Status != 0) throw new InvalidOperationException($"start: {start}");
@@ -149,7 +149,7 @@ public class ConcurrencyTests : SandboxFixture
         var id = sb.Track(rt, "race");
         var results = new ProcResult[Racers];
         var threads = Enumerable.Range(0, Racers)
-            .Select(i => new Thread(() => results[i] = sb.Shim(rt, ["create", "--bundle", bundle, id], ["--allow-rootfs-tar-annotation"])))
+            .Select(i => new Thread(() => results[i] = sb.Shim(rt, ["create", "--bundle", bundle, "--pid-file", sb.PidFile(id), id], ["--allow-rootfs-tar-annotation"])))
             .ToList();
         threads.ForEach(t => t.Start());
         threads.ForEach(t => t.Join());

@@ -103,7 +103,7 @@ public class ArgumentFormsTests(string runtime) : IntegrationFixture(runtime)
         WaitForStatus(shim, id, "running");
         Step("ps", "--format", "json", id);
         Step("kill", "--all", id, "9");
-        WaitForStatus(shim, id, "stopped");
+        WaitForStop(shim, id, ContainerExit.ReadPidFile(Path.Combine(bundle.Dir, "init.pid")));
         Step("delete", id);
         Assert.That(NewMounts(), Is.Empty, "staging mounts after delete");
         // Whatever the runtime or csshim logged must stay machine-readable: containerd parses every line.

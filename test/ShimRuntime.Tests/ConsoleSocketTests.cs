@@ -22,12 +22,13 @@ public class ConsoleSocketTests(string runtime) : IntegrationFixture(runtime)
             .SetTerminal(true).Save();
         var id = NewId(cli, "tty");
         using var console = new ConsoleSocketReceiver(Path.Combine(TempDir, name + ".sock"));
-        AssertSucceeded(cli.Run("create", "--bundle", bundle.Dir, "--console-socket", console.SocketPath, id),
+        var pidFile = Path.Combine(TempDir, name + ".pid");
+        AssertSucceeded(cli.Run("create", "--bundle", bundle.Dir, "--console-socket", console.SocketPath, "--pid-file", pidFile, id),
             $"{cli.Label} create --console-socket");
         console.WaitForMaster(Wait);
         AssertSucceeded(cli.Run("start", id), $"{cli.Label} start");
         var output = console.ReadUntil("TTY-", Wait);
-        WaitForStatus(cli, id, "stopped");
+        WaitForStop(cli, id, ContainerExit.ReadPidFile(pidFile));
         AssertSucceeded(cli.Run("delete", id), $"{cli.Label} delete");
         return output;
     }

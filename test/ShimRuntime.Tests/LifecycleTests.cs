@@ -98,7 +98,7 @@ public class LifecycleTests(string runtime) : IntegrationFixture(runtime)
         // sleep as pid 1 ignores SIGTERM (no handler), so stop it with KILL as containerd does after a timeout.
         steps["kill"] = cli.Run("kill", id, "KILL");
         AssertSucceeded(steps["kill"], $"{cli.Label} kill");
-        WaitForStatus(cli, id, "stopped");
+        WaitForStop(cli, id, (int)states["created"]["pid"]!);
         states["stopped"] = StateOf(cli, id, bundle);
 
         if (cli.IsShim)

@@ -104,19 +104,21 @@ public sealed class Sandbox : IDisposable
     public string? StatusOf(RuntimeUnderTest rt, string id)
     {
         var r = Runtime(rt, "state", id);
-        return r.Status == 0 ? (string?)JObject.Parse(r.Stdout)["status"] : null;
+        return ContainerExit.StatusOf(r.Status, r.Stdout);
     }
 
-    /// <summary>Waits for the runtime to say "stopped". A failed `state` is not an answer: runsc's can fail while
-    /// the machine is loaded, and taking that for "stopped" sends a delete to a container still running.</summary>
+    /// <summary>Where `create --pid-file` puts the container's process id for <see cref="WaitStopped"/>.</summary>
+    public string PidFile(string id) => Path.Combine(Dir, id + ".pid");
+
+    /// <summary>Waits for the container to stop for good: the process its create wrote to <see cref="PidFile"/>
+    /// reaped and the runtime saying "stopped" (see <see cref="ContainerExit"/>).</summary>
     public void WaitStopped(RuntimeUnderTest rt, string id)
     {
-        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60); ; Thread.Sleep(100))
-        {
-            var state = Runtime(rt, "state", id);
-            if (state.Status == 0 && (string?)JObject.Parse(state.Stdout)["status"] == "stopped") return;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{rt} container {id} did not stop in 60 s; last state: {state}");
-        }
+        int pid = ContainerExit.ReadPidFile(PidFile(id));
+        ProcResult? last = null;
+        if (ContainerExit.WaitStopped(pid, () => ContainerExit.StatusOf((last = Runtime(rt, "state", id)).Status, last.Stdout),
+                TimeSpan.FromSeconds(60))) return;
+        throw new TimeoutException($"{rt} container {id} did not stop in 60 s (process {pid} reaped: {ContainerExit.IsReaped(pid)}); last state: {last}");
     }
 
     /// <summary>Container ids the runtime lists under this sandbox's --root.</summary>

@@ -103,10 +103,20 @@ public abstract class IntegrationFixture
         do
         {
             last = cli.Run("state", id);
-            if (last.ExitCode == 0 && (string?)Newtonsoft.Json.Linq.JObject.Parse(last.Stdout)["status"] == status) return;
+            if (ContainerExit.StatusOf(last.ExitCode, last.Stdout) == status) return;
             Thread.Sleep(100);
         } while (DateTime.UtcNow < deadline);
         Assert.Fail($"{cli.Label}: container {id} never reached \"{status}\"; last state: {last}");
+    }
+
+    /// <summary>Waits for the container to stop for good: its process <paramref name="pid"/> reaped and the
+    /// runtime saying "stopped" (see <see cref="ContainerExit"/>).</summary>
+    protected static void WaitForStop(RuntimeCli cli, string id, int pid)
+    {
+        CommandResult? last = null;
+        if (ContainerExit.WaitStopped(pid, () => ContainerExit.StatusOf((last = cli.Run("state", id)).ExitCode, last.Stdout),
+                TimeSpan.FromSeconds(20))) return;
+        Assert.Fail($"{cli.Label}: container {id} never stopped (process {pid} reaped: {ContainerExit.IsReaped(pid)}); last state: {last}");
     }
 
     /// <summary>Same exit status, stdout and stderr (ids and logrus times taken out) from the runtime and csshim.</summary>
