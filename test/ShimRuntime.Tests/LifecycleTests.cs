@@ -81,7 +81,7 @@ public class LifecycleTests(string runtime) : IntegrationFixture(runtime)
         AssertSucceeded(steps["create"], $"{cli.Label} create");
         Assert.That(File.Exists(pidFile), Is.True, $"{cli.Label}: create wrote no pid file");
         states["created"] = StateOf(cli, id, bundle);
-        Assert.That((int?)states["created"]["pid"], Is.EqualTo(int.Parse(File.ReadAllText(pidFile).Trim())),
+        Assert.That((int?)states["created"]["pid"], Is.EqualTo(ContainerExit.ReadPidFile(pidFile)),
             $"{cli.Label}: state pid vs pid file");
 
         steps["start"] = cli.Run("start", id);
