@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -117,57 +116,11 @@ public sealed class BundleSpec
         if (a.Count == 0 && !hadAnnotations) document.Remove("annotations");
     }
 
-    /// <summary>Write config.json through a temp file, fsync and rename, keeping the file mode.</summary>
-    public void SaveAtomic()
-    {
-        var path = ConfigPath;
-        var mode = File.Exists(path)
-            ? File.GetUnixFileMode(path)
-            : UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-        AtomicFile.WriteText(path, mode, document.ToJsonString(WriteOptions));
-    }
+    /// <summary>The document as config.json text, every untouched field as it was read.</summary>
+    public string ToJson() => document.ToJsonString(WriteOptions);
 
     private static string? StringOf(JsonNode? node) =>
         node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
-}
-
-/// <summary>Replace a file whole: temp file beside it, fsync, rename. Readers see the old or the new file, never half.</summary>
-public static class AtomicFile
-{
-    public static void Write(string path, UnixFileMode mode, Action<Stream> write)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.csshim-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        try
-        {
-            using (var stream = new FileStream(tmp, new FileStreamOptions
-                   { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = mode }))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.SetUnixFileMode(tmp, mode); // the umask must not narrow the original mode
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            TryDelete(tmp);
-            throw new IOException($"cannot write {path}: {e.Message}", e);
-        }
-        catch
-        {
-            TryDelete(tmp);
-            throw;
-        }
-    }
-
-    public static void WriteText(string path, UnixFileMode mode, string text) =>
-        Write(path, mode, s => s.Write(new UTF8Encoding(false).GetBytes(text)));
-
-    private static void TryDelete(string path)
-    {
-        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
 }
 
 /// <summary>A config.json that cannot be read or is not a usable OCI spec; the message names the file and the

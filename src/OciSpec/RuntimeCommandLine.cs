@@ -3,54 +3,30 @@ namespace Csshim.OciSpec;
 /// <summary>Which runtime's global-flag table decides where the global flags end.</summary>
 public enum RuntimeFlavor { Runc, Runsc }
 
-/// <summary>csshim's own global flags, consumed and never forwarded.</summary>
-public sealed class ShimOptions
-{
-    public string? RuntimePath { get; set; }
-    public string? ConfigPath { get; set; }
-    public string? StateDir { get; set; }
-    public string? UpperSize { get; set; }
-    public string? MaxEntries { get; set; }
-    public List<string> TarDirs { get; } = new();
-    public bool AllowRootfsTarAnnotation { get; set; }
-
-    /// <summary>The valued own flags, by name; `--shim-tar-dir` may be repeated.</summary>
-    internal static readonly IReadOnlyDictionary<string, Action<ShimOptions, string>> Valued =
-        new Dictionary<string, Action<ShimOptions, string>>(StringComparer.Ordinal)
-        {
-            ["shim-runtime"] = (o, v) => o.RuntimePath = v,
-            ["shim-config"] = (o, v) => o.ConfigPath = v,
-            ["shim-state-dir"] = (o, v) => o.StateDir = v,
-            ["shim-upper-size"] = (o, v) => o.UpperSize = v,
-            ["shim-max-entries"] = (o, v) => o.MaxEntries = v,
-            ["shim-tar-dir"] = (o, v) => o.TarDirs.Add(v),
-        };
-
-    /// <summary>runsc's own flag, which csshim takes over: it decides whether csshim honours the annotation.</summary>
-    internal const string AllowAnnotationFlag = "allow-rootfs-tar-annotation";
-}
-
 /// <summary>
 /// A runtime command line split as runc/runsc (Go flag rules) would split it:
 /// global flags, subcommand, subcommand arguments. Tokens that are forwarded are kept verbatim.
 /// </summary>
 /// <remarks>
-/// A global flag the table does not know, written without `=`, is read as a bool: Go's flag package would reject
-/// it anyway, so the runtime reports the real error; reading it as a bool means the word after it is taken as the
-/// subcommand and the call is forwarded unchanged (the runtime's own error reaches the caller) instead of csshim
-/// swallowing a subcommand as a flag value and acting on the wrong word. Flags written `--x=v` are never ambiguous.
+/// A wrapper in front of the runtime may claim global flags of its own (<c>consumed</c>): they are taken out of the
+/// forwarded words wherever they stand among the globals. A global flag the runtime's table does not know, written
+/// without `=` and followed by a word, is read as a bool: Go's flag package would reject it anyway, so the runtime
+/// reports the real error. Such a line is <see cref="IsAmbiguous"/>: whether the next word is the flag's value or the
+/// subcommand cannot be known, so a caller that would act on the subcommand can refuse instead of guessing.
 /// </remarks>
 public sealed class RuntimeCommandLine
 {
     private IReadOnlyList<ParsedFlag> globals = Array.Empty<ParsedFlag>();
 
-    /// <summary>Split argv (without argv[0]). Throws ArgumentException when one of csshim's own flags is malformed.</summary>
-    public static RuntimeCommandLine Parse(IReadOnlyList<string> args, RuntimeFlavor flavor)
+    /// <summary>Split argv (without argv[0]). Throws ArgumentException when a consumed flag is malformed.</summary>
+    public static RuntimeCommandLine Parse(IReadOnlyList<string> args, RuntimeFlavor flavor, FlagTable? consumed = null)
     {
         var table = RuntimeFlagTables.Globals(flavor);
-        var shim = new ShimOptions();
+        consumed ??= FlagTable.Empty;
+        var own = new List<ParsedFlag>();
         var forwarded = new List<string>();
         var flags = new List<ParsedFlag>();
+        var ambiguous = new List<string>();
         var i = 0;
         while (i < args.Count)
         {
@@ -69,22 +45,16 @@ public sealed class RuntimeCommandLine
                 continue;
             }
             var next = i + 1 < args.Count ? args[i + 1] : null;
-            if (ShimOptions.Valued.TryGetValue(flag.Name, out var set))
+            if (consumed.Knows(flag.Name))
             {
-                var value = flag.InlineValue ?? next ?? throw new ArgumentException($"flag needs an argument: {word}");
-                set(shim, value);
-                i += flag.InlineValue is null ? 2 : 1;
-                continue;
-            }
-            if (flag.Name == ShimOptions.AllowAnnotationFlag)
-            {
-                shim.AllowRootfsTarAnnotation = flag.InlineValue is null || (FlagWord.ParseBool(flag.InlineValue)
-                    ?? throw new ArgumentException($"invalid boolean value \"{flag.InlineValue}\" for {word}"));
-                i++;
+                own.Add(ReadConsumed(consumed, flag, word, next, i));
+                i += own[^1].WordCount;
                 continue;
             }
             var kind = table.KindOf(flag.Name);
             var takesNext = flag.InlineValue is null && FlagWord.TakesNext(kind, next);
+            if (!table.Knows(flag.Name) && flag.InlineValue is null && next is not null && !FlagWord.LooksLikeFlag(next))
+                ambiguous.Add(flag.Name);
             flags.Add(new ParsedFlag(flag.Name, takesNext ? next : flag.InlineValue, kind, forwarded.Count, takesNext ? 2 : 1));
             forwarded.Add(word);
             if (takesNext) forwarded.Add(next!);
@@ -93,15 +63,34 @@ public sealed class RuntimeCommandLine
         return new RuntimeCommandLine
         {
             globals = flags,
-            Shim = shim,
+            Consumed = own,
+            AmbiguousGlobals = ambiguous,
             GlobalArgs = forwarded,
             Subcommand = i < args.Count ? args[i] : null,
             SubcommandArgs = i < args.Count ? args.Skip(i + 1).ToArray() : Array.Empty<string>(),
         };
     }
 
-    public ShimOptions Shim { get; private init; } = new();
-    /// <summary>Global flag tokens to forward, verbatim, csshim's own removed.</summary>
+    private static ParsedFlag ReadConsumed(FlagTable consumed, FlagWord flag, string word, string? next, int index)
+    {
+        var name = consumed.Canonical(flag.Name);
+        if (consumed.KindOf(flag.Name) == FlagKind.Bool)
+        {
+            if (flag.InlineValue is not null && FlagWord.ParseBool(flag.InlineValue) is null)
+                throw new ArgumentException($"invalid boolean value \"{flag.InlineValue}\" for {word}");
+            return new ParsedFlag(name, flag.InlineValue, FlagKind.Bool, index, 1);
+        }
+        if (flag.InlineValue is not null) return new ParsedFlag(name, flag.InlineValue, FlagKind.Value, index, 1);
+        return new ParsedFlag(name, next ?? throw new ArgumentException($"flag needs an argument: {word}"), FlagKind.Value, index, 2);
+    }
+
+    /// <summary>The consumed flags found, in order, by canonical name (never forwarded).</summary>
+    public IReadOnlyList<ParsedFlag> Consumed { get; private init; } = Array.Empty<ParsedFlag>();
+    /// <summary>Global flags unknown to the runtime's table that may have taken the next word as their value.</summary>
+    public IReadOnlyList<string> AmbiguousGlobals { get; private init; } = Array.Empty<string>();
+    /// <summary>True when an unknown global flag makes it impossible to tell which word is the subcommand.</summary>
+    public bool IsAmbiguous => AmbiguousGlobals.Count > 0;
+    /// <summary>Global flag tokens to forward, verbatim, consumed ones removed.</summary>
     public IReadOnlyList<string> GlobalArgs { get; init; } = Array.Empty<string>();
     /// <summary>First non-flag word; null when there is none (e.g. `csshim --version`).</summary>
     public string? Subcommand { get; init; }

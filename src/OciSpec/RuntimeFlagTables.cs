@@ -107,20 +107,8 @@ public static class RuntimeFlagTables
         ["wait"] = FlagTable.Of(["pid", "rootpid"], ["checkpoint", "restore"]),
     };
 
-    /// <summary>csshim's own subcommands; the same whatever the runtime.</summary>
-    private static readonly Dictionary<string, FlagTable> ShimCommands = new(StringComparer.Ordinal)
-    {
-        ["tar"] = FlagTable.Of(["file", "compress"], ["pause"]),
-        ["install"] = FlagTable.Of(["docker-config", "containerd-config", "name"], ["dry-run", "no-docker", "help,h"]),
-        ["gc"] = FlagTable.Of([], ["dry-run", "help,h"]),
-    };
-
-    /// <summary>True for subcommands csshim implements itself (their flags do not depend on the runtime).</summary>
-    public static bool IsShimCommand(string subcommand) => ShimCommands.ContainsKey(subcommand);
-
     public static FlagTable ForSubcommand(string subcommand, RuntimeFlavor flavor)
     {
-        if (ShimCommands.TryGetValue(subcommand, out var own)) return own;
         var tables = flavor == RuntimeFlavor.Runsc ? RunscCommands : RuncCommands;
         return tables.TryGetValue(subcommand, out var t) ? t : FlagTable.Empty;
     }
@@ -128,8 +116,8 @@ public static class RuntimeFlagTables
     /// <summary>
     /// runc (urfave/cli v1) moves the known flags of a subcommand in front of its positionals before Go parses
     /// them, so `runc delete ID --force` works; `exec` opts out (SkipArgReorder) so `exec ID sh -c x` keeps the
-    /// command's own flags. runsc (google/subcommands) never reorders; csshim's own commands neither.
+    /// command's own flags. runsc (google/subcommands) never reorders.
     /// </summary>
     public static bool Reorders(string subcommand, RuntimeFlavor flavor) =>
-        flavor == RuntimeFlavor.Runc && subcommand != "exec" && !IsShimCommand(subcommand);
+        flavor == RuntimeFlavor.Runc && subcommand != "exec";
 }

@@ -5,28 +5,32 @@ namespace Csshim.OciSpec;
 /// Go flag semantics: flags end at the first positional or at `--`; everything after is positional (so
 /// `exec ID sh -c x` keeps `-c`). runc first moves the subcommand's known flags in front of the positionals
 /// (urfave/cli's reorder, not for exec), so `runc delete ID --force` is a forced delete; that is reproduced.
-/// `tar rootfs-upper [flags] ID` (csshim's and runsc's) is a command with a verb: Positionals is
-/// ["rootfs-upper", ID], Verb is "rootfs-upper" and ContainerId is the ID; the verb's flags may follow it.
+/// A command with a verb (`tar rootfs-upper [flags] ID`, runsc's and csshim's) has Positionals
+/// ["rootfs-upper", ID], Verb "rootfs-upper" and ContainerId the ID; the verb's flags may follow it.
 /// </remarks>
 public sealed class SubcommandLine
 {
     private IReadOnlyList<ParsedFlag> flags = Array.Empty<ParsedFlag>();
     private FlagTable table = FlagTable.Empty;
 
-    public static SubcommandLine Parse(string subcommand, IReadOnlyList<string> args, RuntimeFlavor flavor)
+    /// <summary>A runtime subcommand, by the runtime's own table and reordering rule.</summary>
+    public static SubcommandLine Parse(string subcommand, IReadOnlyList<string> args, RuntimeFlavor flavor) =>
+        Parse(subcommand, args, RuntimeFlagTables.ForSubcommand(subcommand, flavor), RuntimeFlagTables.Reorders(subcommand, flavor));
+
+    /// <summary>A subcommand with a table of its own (a wrapper's commands). With <paramref name="verb"/> the first
+    /// positional is a verb whose flags may follow it (`tar rootfs-upper --file F ID`).</summary>
+    public static SubcommandLine Parse(string subcommand, IReadOnlyList<string> args, FlagTable table, bool reorders, bool verb = false)
     {
-        var table = RuntimeFlagTables.ForSubcommand(subcommand, flavor);
-        var words = RuntimeFlagTables.Reorders(subcommand, flavor) ? UrfaveReorder(table, args) : args;
+        var words = reorders ? UrfaveReorder(table, args) : args;
         var (flags, positionals, terminated) = ReadFlags(table, words, 0);
         var result = new List<ParsedFlag>(flags);
-        string? verb = null;
-        if (subcommand == "tar" && positionals.Count > 0 && !terminated)
+        string? verbWord = null;
+        if (verb && positionals.Count > 0 && !terminated)
         {
-            // `tar rootfs-upper --file F ID`: the verb is a subcommand of its own, whose flags follow it.
-            verb = positionals[0];
+            verbWord = positionals[0];
             var (verbFlags, rest, verbTerminated) = ReadFlags(table, positionals, 1);
             result.AddRange(verbFlags);
-            positionals = [verb, .. rest];
+            positionals = [verbWord, .. rest];
             terminated = verbTerminated;
         }
         return new SubcommandLine
@@ -35,7 +39,7 @@ public sealed class SubcommandLine
             Positionals = positionals,
             flags = result,
             table = table,
-            Verb = verb,
+            Verb = verbWord,
             SawTerminator = terminated,
             UnknownFlags = result.Where(f => !table.Knows(f.Name)).Select(f => f.Name).ToArray(),
         };
@@ -46,11 +50,11 @@ public sealed class SubcommandLine
 
     /// <summary>The flags as parsed, in order, with names as written (aliases not folded).</summary>
     public IReadOnlyList<ParsedFlag> Flags => flags;
-    /// <summary>Flags not in the subcommand's table (csshim's own commands reject them; the runtimes would).</summary>
+    /// <summary>Flags not in the subcommand's table (the runtime would reject them).</summary>
     public IReadOnlyList<string> UnknownFlags { get; private init; } = Array.Empty<string>();
-    /// <summary>True when `--` ended the flags (csshim install: what follows are the runtime's arguments).</summary>
+    /// <summary>True when `--` ended the flags (for a command whose positionals after `--` mean something else).</summary>
     public bool SawTerminator { get; private init; }
-    /// <summary>For `tar`: the first positional ("rootfs-upper"); null for other commands.</summary>
+    /// <summary>For a command with a verb: the first positional ("rootfs-upper"); null otherwise.</summary>
     public string? Verb { get; private init; }
 
     /// <summary>The value of a flag by any of its names (`bundle` finds `-b B`); last one wins; a bool given without

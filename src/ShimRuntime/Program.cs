@@ -1,17 +1,16 @@
+using Csshim.OciSpec;
 using Csshim.ShimRuntime;
-using Csshim.ShimRuntime.Commands;
+using Csshim.ShimRuntime.Cli;
 
 var log = new ShimLog();
 try
 {
+    // argv as the caller's bytes, so that what is forwarded is exactly what arrived.
+    var argv = RawArgv.Read(args);
     // Own flags can be found before the runtime is known: the flag tables agree on how to skip them.
-    var first = Csshim.OciSpec.RuntimeCommandLine.Parse(args, Csshim.OciSpec.RuntimeFlavor.Runsc);
+    var first = RuntimeCommandLine.Parse(argv, RuntimeFlavor.Runsc, ShimFlags.Table);
     log.WriteTo(first.LogPath, first.LogFormat);
-    // install registers csshim itself; it must work before any runtime is installed.
-    if (first.Subcommand == "install")
-        return Csshim.ShimRuntime.Install.InstallCommand.Run(first.SubcommandArgs, Console.Out, Console.Error, CommandRouter.SelfPath);
-    var invocation = Invocation.Resolve(args, first);
-    return CommandRouter.Dispatch(invocation, log);
+    return Router.Dispatch(new CommandCall(argv, first, log));
 }
 catch (ShimException e)
 {

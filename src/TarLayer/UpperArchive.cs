@@ -22,6 +22,10 @@ public sealed class LayerFullException(string message, Exception? inner = null) 
 /// <summary>The rootfs-upper archive (FORMAT.md): restore into an overlay upperdir, snapshot an upperdir.</summary>
 public static class UpperArchive
 {
+    public const string PrivateXattrPrefix = "trusted.csshim.";
+    public static ExtractResult Validate(Stream archive, ExtractOptions options) => throw new NotImplementedException();
+    public static ExtractResult ApplyInPlace(Stream archive, string rootfsDir, ExtractOptions options) => throw new NotImplementedException();
+
     /// <summary>Extract into an existing empty directory; compression detected by magic. On failure nothing remains in destinationDir.</summary>
     public static ExtractResult Extract(Stream archive, string destinationDir, ExtractOptions options)
     {

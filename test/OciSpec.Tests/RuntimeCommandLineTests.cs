@@ -11,6 +11,17 @@ public class RuntimeCommandLineTests
 
     private static string[] Argv(params string[][] parts) => parts.SelectMany(p => p).ToArray();
 
+    /// <summary>A wrapper's own global flags, as csshim claims its own.</summary>
+    private static readonly FlagTable Own = FlagTable.Of(
+        ["shim-runtime", "shim-config", "shim-state-dir", "shim-upper-size", "shim-tar-dir"], ["allow-rootfs-tar-annotation"]);
+
+    private static RuntimeCommandLine ParseOwn(string[] argv, RuntimeFlavor flavor) => RuntimeCommandLine.Parse(argv, flavor, Own);
+
+    private static string? OwnValue(RuntimeCommandLine line, string name) => line.Consumed.LastOrDefault(f => f.Name == name)?.Value;
+
+    private static bool? OwnSwitch(RuntimeCommandLine line, string name) =>
+        line.Consumed.LastOrDefault(f => f.Name == name) is { } f ? FlagWord.ParseBool(f.EffectiveValue) : null;
+
     public static IEnumerable<TestCaseData> ClientCalls()
     {
         // containerd-shim-runc-v2 (containerd 1.6, Docker 20/26)
@@ -181,8 +192,8 @@ public class RuntimeCommandLineTests
             string[] argv = [.. G[..at], .. own, .. G[at..], "create", "--bundle", B, "c1"];
             foreach (var flavor in new[] { RuntimeFlavor.Runc, RuntimeFlavor.Runsc })
             {
-                var line = RuntimeCommandLine.Parse(argv, flavor);
-                Assert.That(line.Shim.RuntimePath, Is.EqualTo("/usr/bin/runsc"), $"{flavor} at {at}");
+                var line = ParseOwn(argv, flavor);
+                Assert.That(OwnValue(line, "shim-runtime"), Is.EqualTo("/usr/bin/runsc"), $"{flavor} at {at}");
                 Assert.That(line.GlobalArgs, Is.EqualTo(G), $"{flavor} at {at}: own flag not forwarded");
                 Assert.That(line.Subcommand, Is.EqualTo("create"));
                 Assert.That(line.ToRuntimeArgs(), Is.EqualTo(Argv(G, ["create", "--bundle", B, "c1"])));
@@ -193,17 +204,17 @@ public class RuntimeCommandLineTests
     [Test]
     public void AllOwnFlags()
     {
-        var line = RuntimeCommandLine.Parse(
+        var line = ParseOwn(
         [
             "--shim-config=/etc/c.json", "-shim-state-dir", "/run/s", "--root", "/r", "--shim-upper-size", "1G",
             "--shim-tar-dir", "/a", "-shim-tar-dir=/b", "--allow-rootfs-tar-annotation", "--debug", "run", "c1",
         ], RuntimeFlavor.Runsc);
-        Assert.That(line.Shim.ConfigPath, Is.EqualTo("/etc/c.json"));
-        Assert.That(line.Shim.StateDir, Is.EqualTo("/run/s"));
-        Assert.That(line.Shim.UpperSize, Is.EqualTo("1G"));
-        Assert.That(line.Shim.TarDirs, Is.EqualTo(new[] { "/a", "/b" }));
-        Assert.That(line.Shim.AllowRootfsTarAnnotation, Is.True);
-        Assert.That(line.Shim.RuntimePath, Is.Null);
+        Assert.That(OwnValue(line, "shim-config"), Is.EqualTo("/etc/c.json"));
+        Assert.That(OwnValue(line, "shim-state-dir"), Is.EqualTo("/run/s"));
+        Assert.That(OwnValue(line, "shim-upper-size"), Is.EqualTo("1G"));
+        Assert.That(line.Consumed.Where(f => f.Name == "shim-tar-dir").Select(f => f.Value), Is.EqualTo(new[] { "/a", "/b" }));
+        Assert.That(OwnSwitch(line, "allow-rootfs-tar-annotation"), Is.True);
+        Assert.That(OwnValue(line, "shim-runtime"), Is.Null);
         Assert.That(line.GlobalArgs, Is.EqualTo(new[] { "--root", "/r", "--debug" }));
         Assert.That(line.HasGlobal("allow-rootfs-tar-annotation"), Is.False);
         Assert.That(line.Subcommand, Is.EqualTo("run"));
@@ -214,8 +225,8 @@ public class RuntimeCommandLineTests
     [TestCase("-allow-rootfs-tar-annotation", true)]
     public void AllowAnnotationIsABool(string word, bool expected)
     {
-        var line = RuntimeCommandLine.Parse([word, "create", "c1"], RuntimeFlavor.Runsc);
-        Assert.That(line.Shim.AllowRootfsTarAnnotation, Is.EqualTo(expected));
+        var line = ParseOwn([word, "create", "c1"], RuntimeFlavor.Runsc);
+        Assert.That(OwnSwitch(line, "allow-rootfs-tar-annotation"), Is.EqualTo(expected));
         Assert.That(line.Subcommand, Is.EqualTo("create"), "a bool never takes the next word");
         Assert.That(line.GlobalArgs, Is.Empty);
     }
@@ -223,16 +234,16 @@ public class RuntimeCommandLineTests
     [Test]
     public void OwnFlagAfterTheSubcommandIsNotOwn()
     {
-        var line = RuntimeCommandLine.Parse(["create", "--shim-runtime", "x", "c1"], RuntimeFlavor.Runc);
-        Assert.That(line.Shim.RuntimePath, Is.Null);
+        var line = ParseOwn(["create", "--shim-runtime", "x", "c1"], RuntimeFlavor.Runc);
+        Assert.That(OwnValue(line, "shim-runtime"), Is.Null);
         Assert.That(line.SubcommandArgs, Is.EqualTo(new[] { "--shim-runtime", "x", "c1" }));
     }
 
     [Test]
     public void OwnFlagAfterTerminatorIsTheSubcommand()
     {
-        var line = RuntimeCommandLine.Parse(["--", "--shim-runtime", "x"], RuntimeFlavor.Runc);
-        Assert.That(line.Shim.RuntimePath, Is.Null);
+        var line = ParseOwn(["--", "--shim-runtime", "x"], RuntimeFlavor.Runc);
+        Assert.That(OwnValue(line, "shim-runtime"), Is.Null);
         Assert.That(line.Subcommand, Is.EqualTo("--shim-runtime"));
     }
 
@@ -240,13 +251,13 @@ public class RuntimeCommandLineTests
     [TestCase("-shim-state-dir")]
     public void OwnFlagWithoutValueIsAnError(string word)
     {
-        var e = Assert.Throws<ArgumentException>(() => RuntimeCommandLine.Parse(["--root", "/r", word], RuntimeFlavor.Runc));
+        var e = Assert.Throws<ArgumentException>(() => ParseOwn(["--root", "/r", word], RuntimeFlavor.Runc));
         Assert.That(e!.Message, Does.Contain(word));
     }
 
     [Test]
     public void BadAllowValueIsAnError() =>
-        Assert.Throws<ArgumentException>(() => RuntimeCommandLine.Parse(["--allow-rootfs-tar-annotation=maybe", "run"], RuntimeFlavor.Runsc));
+        Assert.Throws<ArgumentException>(() => ParseOwn(["--allow-rootfs-tar-annotation=maybe", "run"], RuntimeFlavor.Runsc));
 
     [TestCase(new[] { "--version" }, true)]
     [TestCase(new[] { "-v" }, true)]
@@ -264,7 +275,7 @@ public class RuntimeCommandLineTests
     [Test]
     public void ToRuntimeArgsPutsExtrasFirstAndCanReplaceTheSubcommandArgs()
     {
-        var line = RuntimeCommandLine.Parse(["--shim-runtime=/x", "--root", "/r", "create", "--bundle", "/b", "c1"], RuntimeFlavor.Runsc);
+        var line = ParseOwn(["--shim-runtime=/x", "--root", "/r", "create", "--bundle", "/b", "c1"], RuntimeFlavor.Runsc);
         Assert.That(line.ToRuntimeArgs(["--network=none", "--host-fifo=open"]),
             Is.EqualTo(new[] { "--network=none", "--host-fifo=open", "--root", "/r", "create", "--bundle", "/b", "c1" }));
         Assert.That(line.ToRuntimeArgs(null, ["--bundle", "/other", "c1"]),
@@ -277,5 +288,36 @@ public class RuntimeCommandLineTests
         var line = RuntimeCommandLine.Parse(["---x", "-=v", "list"], RuntimeFlavor.Runc);
         Assert.That(line.GlobalArgs, Is.EqualTo(new[] { "---x", "-=v" }));
         Assert.That(line.Subcommand, Is.EqualTo("list"));
+    }
+
+    [TestCase(new[] { "--future-flag", "value", "create", "c1" }, "future-flag")]
+    [TestCase(new[] { "--root", "/r", "-future", "create", "--bundle", "/b", "c1" }, "future")]
+    public void AnUnknownGlobalBeforeAWordMakesTheLineAmbiguous(string[] argv, string flag)
+    {
+        foreach (var flavor in new[] { RuntimeFlavor.Runc, RuntimeFlavor.Runsc })
+        {
+            var line = RuntimeCommandLine.Parse(argv, flavor);
+            Assert.That(line.IsAmbiguous, Is.True, $"{flavor}");
+            Assert.That(line.AmbiguousGlobals, Is.EqualTo(new[] { flag }));
+        }
+    }
+
+    [TestCase("--future-flag=value create c1")]
+    [TestCase("--future-flag --root /r create c1")]
+    [TestCase("--root /r --debug create c1")]
+    [TestCase("--future-flag")]
+    public void KnownFlagsAndInlineValuesAreNotAmbiguous(string words)
+    {
+        var argv = words.Split(' ');
+        foreach (var flavor in new[] { RuntimeFlavor.Runc, RuntimeFlavor.Runsc })
+            Assert.That(RuntimeCommandLine.Parse(argv, flavor).IsAmbiguous, Is.False, $"{flavor}");
+    }
+
+    [Test]
+    public void ConsumedFlagsAreNotAmbiguousEither()
+    {
+        var line = ParseOwn(["--shim-runtime", "/x", "create", "c1"], RuntimeFlavor.Runc);
+        Assert.That(line.IsAmbiguous, Is.False);
+        Assert.That(line.Subcommand, Is.EqualTo("create"));
     }
 }

@@ -1,4 +1,7 @@
 using Csshim.OciSpec;
+using Csshim.ShimRuntime.Cli;
+using Csshim.ShimRuntime.Runtime;
+using Csshim.ShimRuntime.Settings;
 using Csshim.ShimRuntime.Staging;
 
 namespace Csshim.ShimRuntime.Commands;
@@ -7,51 +10,58 @@ namespace Csshim.ShimRuntime.Commands;
 /// be rolled back and a foreground run cleaned up after.</summary>
 internal static class CreateCommand
 {
-    public static int Run(Invocation invocation, ShimLog log)
+    public static int Run(CommandCall call)
     {
+        var invocation = call.Invocation;
+        var log = call.Log;
         var sub = invocation.Subcommand;
         var id = sub.ContainerId;
-        // A call the runtime will refuse (no id, a flag it does not know) gets the runtime's own usage error.
-        if (id is null || sub.UnknownFlags.Count > 0) return CommandRouter.Forward(invocation);
+        // A call the runtime will refuse (no id, a flag it does not know) gets the runtime's own usage error, unless
+        // its bundle asks for an archive: that must never start without it.
+        if (id is null || sub.UnknownFlags.Count > 0)
+        {
+            UnparsedCreate.RefuseIfAnnotated(invocation, id is null ? "no container id" : $"unknown flag -{sub.UnknownFlags[0]}");
+            return Router.Forward(invocation);
+        }
 
         var bundle = Path.GetFullPath(sub.Value("bundle") ?? ".");
-        var stager = new Stager(invocation);
-        var stage = stager.Stage(id, bundle);
+        var stage = new Stager(invocation).Stage(id, bundle, sub.Name);
 
-        int status;
+        ChildExit exit;
         try
         {
-            status = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs(StagedRuntimeFlags(invocation, log, id)),
+            exit = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs(StagedRuntimeFlags(invocation, log, id)),
                 onStarted: () => FaultPoint.Reach("forwarding"));
         }
         catch
         {
-            Stager.Unstage(stage, restoreConfig: true);
+            Stager.Unstage(stage);
             throw;
         }
 
         bool foregroundRun = sub.Name == "run" && !sub.IsSet("detach") && !sub.IsSet("keep");
         if (foregroundRun)
             EndForegroundRun(invocation, stage, log);
-        else if (status != 0)
+        else if (exit.ShellStatus != 0)
             UnstageUnlessKnown(invocation, stage, log);
-        return status;
+        return exit.Propagate();
     }
 
-    /// <summary>runc deletes the container when a foreground run ends; runsc, stopped by a signal, keeps a stopped
-    /// (2022) or even running (2024) record of it. Either way nothing of the run may stay behind.</summary>
+    /// <summary>runc and crun delete the container when a foreground run ends; runsc, stopped by a signal, keeps a
+    /// stopped (2022) or even running (2024) record of it. Either way nothing of the run may stay behind; only runsc
+    /// is asked, so a runc run costs no extra call.</summary>
     private static void EndForegroundRun(Invocation invocation, ContainerStage stage, ShimLog log)
     {
         try
         {
-            if (RuntimeQueries.Knows(invocation, stage.Id))
+            if (invocation.Runtime.Flavor == RuntimeFlavor.Runsc && RuntimeQueries.Knows(invocation, stage.Id))
                 RuntimeQueries.Ask(invocation, "delete", "--force", stage.Id);
         }
         catch (ShimException e)
         {
             log.Warning($"after the run of \"{stage.Id}\": {e.Message}");
         }
-        Stager.Unstage(stage, restoreConfig: true);
+        Stager.Unstage(stage);
     }
 
     /// <summary>A failed create normally leaves no container; if the runtime kept one, its staging must stay. A
@@ -68,7 +78,7 @@ internal static class CreateCommand
             log.Warning($"create of \"{stage.Id}\" failed and the runtime cannot say whether it kept the container ({e.Message}); removing its staging");
             known = false;
         }
-        if (!known) Stager.Unstage(stage, restoreConfig: true);
+        if (!known) Stager.Unstage(stage);
     }
 
     /// <summary>runsc's own rootfs overlay would keep the container's writes inside the sandbox, away from the

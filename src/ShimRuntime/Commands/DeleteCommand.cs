@@ -1,8 +1,61 @@
+using Csshim.ShimRuntime.Cli;
+using Csshim.ShimRuntime.Runtime;
+using Csshim.ShimRuntime.Settings;
+using Csshim.ShimRuntime.Staging;
+
 namespace Csshim.ShimRuntime.Commands;
 
-/// <summary>`delete`: forward, then remove the staging once the runtime no longer has the container.</summary>
+/// <summary>`delete`: forward, then remove the staging once the runtime no longer has the container. A delete never
+/// unmounts under a container that is still starting: while the csshim that creates it runs, the delete waits.</summary>
 internal static class DeleteCommand
 {
+    /// <summary>How long a create may take before a racing delete gives up on it.</summary>
+    private static readonly TimeSpan CreatorWait = TimeSpan.FromSeconds(60);
+
+    public static int Run(CommandCall call)
+    {
+        var invocation = call.Invocation;
+        var id = invocation.Subcommand.ContainerId;
+        ContainerStage stage;
+        try
+        {
+            if (id is null || !(stage = new Stager(invocation).StageFor(id)).Exists) return Router.Forward(invocation);
+        }
+        catch (ShimException)
+        {
+            return Router.Forward(invocation); // an id csshim cannot stage is the runtime's to refuse
+        }
+        WaitForCreate(stage);
+
+        var exit = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs());
+        try
+        {
+            // A runtime that deleted the container but cannot answer state is taken at its word.
+            bool gone = exit.ShellStatus == 0 ? !KnowsOrFalse(invocation, id) : !RuntimeQueries.Knows(invocation, id);
+            // A foreground run's csshim unstages when its run ends; a create that began meanwhile owns its new staging.
+            if (gone) Stager.Unstage(stage, unlessInUse: true);
+        }
+        catch (ShimException e)
+        {
+            call.Log.Error($"the staging {stage.Dir} of container \"{id}\" remains: {e.Message}");
+            return exit.ShellStatus == 0 ? 1 : exit.Propagate();
+        }
+        return exit.Propagate();
+    }
+
+    /// <summary>While the csshim of a `create` of this id runs, its container may not exist for the runtime yet (or
+    /// its create may still fail and roll back): wait for that csshim to finish before deleting.</summary>
+    private static void WaitForCreate(ContainerStage stage)
+    {
+        for (var deadline = DateTime.UtcNow + CreatorWait; ; Thread.Sleep(20))
+        {
+            var record = StageRecord.Load(stage.RecordFile);
+            if (record is not { Command: "create", HasLiveCreatorOtherThanMe: true }) return;
+            if (DateTime.UtcNow > deadline)
+                throw new ShimException($"container \"{stage.Id}\" is still being created (csshim pid {record.Creator!.Pid}) after {CreatorWait.TotalSeconds} s; not deleting it under a starting container");
+        }
+    }
+
     private static bool KnowsOrFalse(Invocation invocation, string id)
     {
         try
@@ -13,34 +66,5 @@ internal static class DeleteCommand
         {
             return false;
         }
-    }
-
-    public static int Run(Invocation invocation, ShimLog log)
-    {
-        var id = invocation.Subcommand.ContainerId;
-        var stager = new Staging.Stager(invocation);
-        Staging.ContainerStage stage;
-        try
-        {
-            if (id is null || !(stage = stager.StageFor(id)).Exists) return CommandRouter.Forward(invocation);
-        }
-        catch (ShimException)
-        {
-            return CommandRouter.Forward(invocation); // an id csshim cannot stage is the runtime's to refuse
-        }
-
-        int status = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs());
-        try
-        {
-            // A runtime that deleted the container but cannot answer state is taken at its word.
-            bool gone = status == 0 ? !KnowsOrFalse(invocation, id) : !RuntimeQueries.Knows(invocation, id);
-            if (gone) Staging.Stager.Unstage(stage, restoreConfig: true);
-        }
-        catch (ShimException e)
-        {
-            log.Error($"the staging {stage.Dir} of container \"{id}\" remains: {e.Message}");
-            return status == 0 ? 1 : status;
-        }
-        return status;
     }
 }

@@ -1,5 +1,9 @@
 using Csshim.OciSpec;
 using System.Text.Json.Nodes;
+using Csshim.ShimRuntime.Cli;
+using Csshim.ShimRuntime.Runtime;
+using Csshim.ShimRuntime.Settings;
+using Csshim.ShimRuntime.Staging;
 
 namespace Csshim.ShimRuntime.Commands;
 
@@ -10,8 +14,9 @@ internal static class DemoCommand
     private const string Busybox = "/bin/busybox";
     private const string Expected = "hello world";
 
-    public static int Run(Invocation invocation, ShimLog log)
+    public static int Run(CommandCall call)
     {
+        var invocation = call.Invocation;
         if (!File.Exists(Busybox))
             throw new ShimException($"the demo needs {Busybox} (Debian: apt-get install busybox-static)");
         var work = Directory.CreateTempSubdirectory("csshim-demo-").FullName;
@@ -60,7 +65,8 @@ internal static class DemoCommand
 
     private static void WaitForFile(Invocation invocation, string id, string path)
     {
-        var upper = Path.Combine(new Staging.Stager(invocation).StageFor(id).Upper, path.TrimStart('/'));
+        var stage = new Stager(invocation).StageFor(id);
+        var upper = Path.Combine(StageRecord.Load(stage.RecordFile)?.Upper ?? stage.Upper, path.TrimStart('/'));
         for (var deadline = DateTime.UtcNow.AddSeconds(60); DateTime.UtcNow < deadline; Thread.Sleep(100))
             if (File.Exists(upper) && File.ReadAllText(upper).Trim() == Expected) return;
         throw new ShimException($"demo failed: container {id} did not write {path} within 60 s");
@@ -98,7 +104,7 @@ internal static class DemoCommand
         private readonly List<string> globals =
         [
             "--shim-runtime", invocation.Runtime.Path, "--shim-state-dir", invocation.StateDir,
-            "--shim-upper-size", invocation.UpperSize, .. invocation.Command.GlobalArgs,
+            "--shim-upper-size", invocation.UpperCaps.Size, .. invocation.Command.GlobalArgs,
         ];
 
         public string Must(params string[] args)
@@ -119,7 +125,7 @@ internal static class DemoCommand
             var stderrFile = Path.Combine(work, "stderr");
             var (status, _, _) = RuntimeProcess.Capture("/bin/sh",
                 ["-c", "out=$1; err=$2; shift 2; exec \"$@\" >\"$out\" 2>\"$err\" </dev/null", "sh", stdoutFile, stderrFile,
-                 CommandRouter.SelfPath, .. globals, .. args]);
+                 Router.SelfPath, .. globals, .. args]);
             return (status, File.ReadAllText(stdoutFile), File.ReadAllText(stderrFile));
         }
     }

@@ -1,5 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Csshim.ShimRuntime.Cli;
+using Csshim.ShimRuntime.Runtime;
+using Csshim.ShimRuntime.Settings;
 
 namespace Csshim.ShimRuntime.Commands;
 
@@ -7,9 +10,9 @@ namespace Csshim.ShimRuntime.Commands;
 /// otherwise a runc-style answer for what csshim and the runtime support; either way naming csshim's annotation.</summary>
 internal static class FeaturesCommand
 {
-    public static int Run(Invocation invocation)
+    public static int Run(CommandCall call)
     {
-        var features = FromRuntime(invocation) ?? Builtin();
+        var features = FromRuntime(call.Invocation) ?? Builtin();
         if (features["annotations"] is not JsonObject annotations)
             features["annotations"] = annotations = new JsonObject();
         annotations["dev.csshim.version"] = VersionCommand.Version;

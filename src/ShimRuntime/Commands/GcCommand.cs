@@ -1,3 +1,5 @@
+using Csshim.ShimRuntime.Cli;
+using Csshim.ShimRuntime.Runtime;
 using Csshim.ShimRuntime.Staging;
 
 namespace Csshim.ShimRuntime.Commands;
@@ -6,11 +8,12 @@ namespace Csshim.ShimRuntime.Commands;
 /// a killed csshim, or a client that never called delete). Stagings being made right now are skipped.</summary>
 internal static class GcCommand
 {
-    public static int Run(Invocation invocation, ShimLog log)
+    public static int Run(CommandCall call)
     {
+        var invocation = call.Invocation;
         var sub = invocation.Subcommand;
-        if (sub.Positionals.Count > 0 || sub.UnknownFlags.Count > 0)
-            throw new ShimUsageException("usage: csshim gc [--dry-run]");
+        if (sub.UnknownFlags.Count > 0) throw CommandTable.Named("gc").UsageError($"unknown flag -{sub.UnknownFlags[0]}");
+        if (sub.Positionals.Count > 0) throw CommandTable.Named("gc").UsageError($"unexpected argument \"{sub.Positionals[0]}\"");
         bool dryRun = sub.IsSet("dry-run");
         int failures = 0;
         foreach (var stage in ContainerStage.All(invocation.StateDir).ToList())
@@ -24,18 +27,18 @@ internal static class GcCommand
             var record = StageRecord.Load(stage.RecordFile);
             try
             {
-                if (record?.Creator?.IsAlive() == true
+                if (record is { HasLiveCreatorOtherThanMe: true }
                     || (record is not null && RuntimeQueries.KnowsAt(record.Runtime, record.RuntimeRoot, stage.Id)))
                 {
                     Console.Out.WriteLine($"keep {stage.Id} {stage.Dir}");
                     continue;
                 }
                 Console.Out.WriteLine($"{(dryRun ? "would remove" : "remove")} {stage.Id} {stage.Dir}");
-                if (!dryRun) Stager.UnstageHeld(stage, restoreConfig: true);
+                if (!dryRun) Stager.UnstageHeld(stage, record);
             }
             catch (ShimException e)
             {
-                log.Error($"gc of {stage.Dir}: {e.Message}");
+                call.Log.Error($"gc of {stage.Dir}: {e.Message}");
                 failures++;
             }
         }

@@ -1,4 +1,6 @@
 using Csshim.OciSpec;
+using Csshim.ShimRuntime.Cli;
+using Csshim.ShimRuntime.Runtime;
 
 namespace Csshim.ShimRuntime.Commands;
 
@@ -9,21 +11,23 @@ internal static class RunscCompat
     /// <summary>`kill`: runsc refuses to signal a container still in "created" (its start failed), so containerd's
     /// kill-then-delete after a failed start leaves the sandbox and the shim behind. runc kills such a container; for
     /// runsc the same end is `delete --force`, after which the client's own delete finds nothing, as it expects.</summary>
-    public static int Kill(Invocation invocation)
+    public static int Kill(CommandCall call)
     {
+        var invocation = call.Invocation;
         if (invocation.Runtime.Flavor != RuntimeFlavor.Runsc || invocation.Subcommand.ContainerId is not { } id)
-            return CommandRouter.Forward(invocation);
-        if (RuntimeQueries.Status(invocation, id) != "created") return CommandRouter.Forward(invocation);
-        return RuntimeProcess.Spawn(invocation.Runtime.Path, [.. invocation.Command.GlobalArgs, "delete", "--force", id]);
+            return Router.Forward(invocation);
+        if (RuntimeQueries.Status(invocation, id) != "created") return Router.Forward(invocation);
+        return RuntimeProcess.Spawn(invocation.Runtime.Path, [.. invocation.Command.GlobalArgs, "delete", "--force", id]).Propagate();
     }
 
     /// <summary>`exec --tty`: runsc has no such flag (the terminal comes from the process spec), and conmon passes it
     /// for `podman exec -t`; it is dropped for runsc instead of failing the exec.</summary>
-    public static int Exec(Invocation invocation)
+    public static int Exec(CommandCall call)
     {
+        var invocation = call.Invocation;
         var sub = invocation.Subcommand;
         var tty = sub.Flags.Where(f => f.Name is "tty" or "t").ToList();
-        if (invocation.Runtime.Flavor != RuntimeFlavor.Runsc || tty.Count == 0) return CommandRouter.Forward(invocation);
+        if (invocation.Runtime.Flavor != RuntimeFlavor.Runsc || tty.Count == 0) return Router.Forward(invocation);
         var dropped = tty.SelectMany(f => Enumerable.Range(f.Index, f.WordCount)).ToHashSet();
         var args = invocation.Command.SubcommandArgs.Where((_, i) => !dropped.Contains(i)).ToList();
         RuntimeProcess.Exec(invocation.Runtime.Path, invocation.Command.ToRuntimeArgs(replacedSubcommandArgs: args));

@@ -1,18 +1,24 @@
+using Csshim.ShimRuntime.Cli;
+using Csshim.ShimRuntime.Runtime;
+using Csshim.ShimRuntime.Settings;
 using Csshim.ShimRuntime.Staging;
 using Csshim.TarLayer;
 
 namespace Csshim.ShimRuntime.Commands;
 
 /// <summary>`csshim tar rootfs-upper [--file F] [--compress gzip|zstd] [--pause] ID`, runsc's contract: the
-/// container's rootfs changes as an archive, to F (mode 0644, replaced whole) or to stdout.</summary>
+/// container's rootfs changes as an archive, to F (mode 0644, replaced whole) or to stdout. The changes are the upper
+/// its staging recorded: csshim's tmpfs upper, or the engine's upperdir for a rootfs restored in place.</summary>
 internal static class TarCommand
 {
-    public static int Run(Invocation invocation, ShimLog log)
+    public static int Run(CommandCall call)
     {
+        var invocation = call.Invocation;
         var sub = invocation.Subcommand;
-        if (sub.Verb != "rootfs-upper" || sub.Positionals.Count != 2 || sub.UnknownFlags.Count > 0)
-            throw new ShimUsageException("usage: csshim tar rootfs-upper [--file PATH] [--compress gzip|zstd] [--pause] <container id>"
-                + (sub.UnknownFlags.Count > 0 ? $" (unknown flag -{sub.UnknownFlags[0]})" : ""));
+        var command = CommandTable.Named("tar");
+        if (sub.UnknownFlags.Count > 0) throw command.UsageError($"unknown flag -{sub.UnknownFlags[0]}");
+        if (sub.Verb != "rootfs-upper") throw command.UsageError(sub.Verb is null ? "no verb" : $"unknown verb \"{sub.Verb}\"");
+        if (sub.Positionals.Count != 2) throw command.UsageError("give exactly one container id");
         var id = sub.ContainerId!;
         var compression = ParseCompression(sub.Value("compress"));
         var file = sub.Value("file");
@@ -27,17 +33,29 @@ internal static class TarCommand
         }
 
         using var shared = StageLock.Shared(stage);
+        var upper = UpperOf(stage);
         using var pause = sub.IsSet("pause") ? ContainerPause.Begin(invocation, id) : null;
         if (file is null)
         {
             using var stdout = Console.OpenStandardOutput();
-            UpperArchive.Write(stage.Upper, stdout, compression);
+            UpperArchive.Write(upper, stdout, compression);
         }
         else
         {
-            WriteAtomically(stage.Upper, Path.GetFullPath(file), compression);
+            WriteAtomically(upper, Path.GetFullPath(file), compression);
         }
         return 0;
+    }
+
+    /// <summary>The upper the staging recorded; for an engine's layer only while that same overlay is still mounted
+    /// at the rootfs (an unmounted layer's dir may be gone or reused).</summary>
+    private static string UpperOf(ContainerStage stage)
+    {
+        var record = StageRecord.Load(stage.RecordFile)
+            ?? throw new ShimException($"container \"{stage.Id}\" has no staging record (its create was interrupted); delete it or run csshim gc");
+        if (record.Mode == StagingMode.InPlace && !new EngineLayer(record.Rootfs, record.Upper).StillMounted)
+            throw new ShimException($"the rootfs {record.Rootfs} of container \"{stage.Id}\" is no longer the overlay with upper {record.Upper}");
+        return record.Upper;
     }
 
     private static ArchiveCompression ParseCompression(string? value) => value switch

@@ -89,7 +89,7 @@ internal sealed record InstallOptions(
 {
     public static InstallOptions Parse(IReadOnlyList<string> args)
     {
-        var line = SubcommandLine.Parse("install", args, RuntimeFlavor.Runsc);
+        var line = SubcommandLine.Parse("install", args, Cli.CommandTable.InstallFlags, reorders: false);
         if (line.IsSet("help")) return new InstallOptions("", null, "", false, null, Help: true);
         if (line.UnknownFlags.Count > 0)
             throw new InstallUsageException($"unknown flag --{line.UnknownFlags[0]} (runtime arguments go after --)");

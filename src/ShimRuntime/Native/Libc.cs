@@ -4,7 +4,7 @@ namespace Csshim.ShimRuntime.Native;
 
 /// <summary>The few libc calls csshim needs that .NET does not expose: mounts, process replacement, spawning with
 /// the caller's fds intact, and file locks. Thin on purpose: callers turn errno into domain errors.</summary>
-internal static partial class Libc
+internal static unsafe partial class Libc
 {
     public const int EINTR = 4, ENOENT = 2, EINVAL = 22, EBUSY = 16, EWOULDBLOCK = 11;
     public const ulong MS_NOSUID = 2, MS_NODEV = 4;
@@ -26,6 +26,26 @@ internal static partial class Libc
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int posix_spawnattr_init(IntPtr attr);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int posix_spawn_file_actions_init(IntPtr actions);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int posix_spawn_file_actions_destroy(IntPtr actions);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int posix_spawn_file_actions_adddup2(IntPtr actions, int fd, int newfd);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int posix_spawn_file_actions_addopen(IntPtr actions, int fd, string path, int flags, int mode);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int posix_spawn_file_actions_addchdir_np(IntPtr actions, string path);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int memfd_create(string name, uint flags);
+
+    public const uint MFD_CLOEXEC = 1;
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int posix_spawnattr_destroy(IntPtr attr);
@@ -109,6 +129,50 @@ internal static partial class Libc
         if (p == IntPtr.Zero) return null;
         try { return Marshal.PtrToStringUTF8(p); } finally { free(p); }
     }
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint lgetxattr(string path, string name, byte[]? value, nuint size);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int lsetxattr(string path, string name, byte[] value, nuint size, int flags);
+
+    public const int ENODATA = 61, ENOTDIR = 20, ELOOP = 40;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int statx(int dirfd, string path, int flags, uint mask, byte* buf);
+
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    private const uint STATX_MNT_ID = 0x1000;
+
+    /// <summary>The mount id of the mount holding path (not following a final symlink), or errno as a negative value.</summary>
+    public static unsafe long MountId(string path)
+    {
+        var buf = stackalloc byte[256];
+        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, buf) != 0) return -LastErrno;
+        return (long)*(ulong*)(buf + 144); // struct statx: stx_mnt_id follows the 144 bytes of the base fields
+    }
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int statvfs(string path, byte* buf);
+
+    /// <summary>Free inodes of the filesystem holding path (struct statvfs: f_ffree after six 64-bit fields), or -1.</summary>
+    public static long FreeInodes(string path)
+    {
+        var buf = stackalloc byte[128];
+        return statvfs(path, buf) == 0 ? (long)*(ulong*)(buf + 48) : -1;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int getpgrp();
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int tcgetpgrp(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int raise(int signal);
 
     public static string Error(int errno) => Marshal.GetPInvokeErrorMessage(errno);
     public static int LastErrno => Marshal.GetLastPInvokeError();

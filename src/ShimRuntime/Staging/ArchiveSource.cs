@@ -11,8 +11,9 @@ internal sealed class ArchiveSource : IDisposable
 {
     public string RequestedPath { get; }
     public string ResolvedPath { get; }
-    /// <summary>What the restore reads; hashes as it goes when a digest is pinned.</summary>
-    public Stream Stream { get; }
+    /// <summary>What a restore reads: the first pass hashes as it goes when a digest is pinned; after
+    /// <see cref="Rewind"/>, the file itself from its start.</summary>
+    public Stream Stream { get; private set; }
 
     private readonly FileStream file;
     private readonly SHA256? hash;
@@ -35,10 +36,11 @@ internal sealed class ArchiveSource : IDisposable
         }
     }
 
-    public static ArchiveSource Open(string path, string bundleDir, IReadOnlyList<string> allowedDirs, string? expectedSha256)
+    /// <param name="pinKey">The annotation that pins the digest, for messages.</param>
+    public static ArchiveSource Open(string path, string bundleDir, IReadOnlyList<string> allowedDirs, string? expectedSha256, string pinKey)
     {
         if (expectedSha256 is not null && (expectedSha256.Length != 64 || !expectedSha256.All(Uri.IsHexDigit)))
-            throw new ShimException($"pinned sha256 \"{expectedSha256}\" is not 64 hex digits");
+            throw new ShimException($"annotation {pinKey}: pinned sha256 \"{expectedSha256}\" is not 64 hex digits");
         var requested = Path.IsPathRooted(path) ? path : Path.Combine(bundleDir, path);
         int fd = Libc.open(requested, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
         if (fd < 0)
@@ -66,6 +68,15 @@ internal sealed class ArchiveSource : IDisposable
         var actual = Convert.ToHexStringLower(hash.Hash!);
         if (actual != expectedSha256)
             throw new ShimException($"rootfs upper archive {RequestedPath} has sha256 {actual}, but {expectedSha256} is pinned");
+    }
+
+    /// <summary>Back to the start of the file for a second pass (validate, then apply); the digest, if pinned, was
+    /// checked on the first. Only root can change the file in between (the policy refuses any other writer).</summary>
+    public void Rewind()
+    {
+        if (!ReferenceEquals(Stream, file)) Stream.Dispose();
+        file.Seek(0, SeekOrigin.Begin);
+        Stream = file;
     }
 
     private static void Check(string requested, string resolved, int fd, IReadOnlyList<string> allowedDirs)

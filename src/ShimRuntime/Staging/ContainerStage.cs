@@ -4,8 +4,9 @@ using System.Text.RegularExpressions;
 
 namespace Csshim.ShimRuntime.Staging;
 
-/// <summary>Where one container's staging lives: &lt;state-dir&gt;/&lt;hash of --root&gt;/&lt;id&gt;/ (DESIGN.md).
-/// Keyed by the runtime root too, because two runtime roots may hold containers with the same id.</summary>
+/// <summary>Where one container's staging lives: &lt;state-dir&gt;/&lt;hash of the runtime root&gt;/&lt;id&gt;/.
+/// Keyed by the runtime root too, because two runtime roots may hold containers with the same id; the root is the
+/// canonical one (<see cref="Settings.CanonicalPath"/>), so every spelling of `--root` finds the same staging.</summary>
 internal sealed partial class ContainerStage
 {
     [GeneratedRegex(@"^[\w+\-.]+$")]
@@ -27,12 +28,12 @@ internal sealed partial class ContainerStage
         Dir = dir;
     }
 
-    public static ContainerStage For(string stateDir, string? runtimeRoot, string id)
+    public static ContainerStage For(string stateDir, string canonicalRuntimeRoot, string id)
     {
         // Same rule as runc's container id check; it also keeps the id a single, harmless path component.
         if (!IdPattern().IsMatch(id) || id is "." or "..")
             throw new ShimException($"invalid container id \"{id}\": use letters, digits, '_', '+', '-' and '.'");
-        return new ContainerStage(id, Path.Combine(stateDir, RootKey(runtimeRoot), id));
+        return new ContainerStage(id, Path.Combine(stateDir, RootKey(canonicalRuntimeRoot), id));
     }
 
     /// <summary>Every staging under stateDir, for gc.</summary>
@@ -51,9 +52,6 @@ internal sealed partial class ContainerStage
 
     public bool Exists => Directory.Exists(Dir);
 
-    public static string RootKey(string? runtimeRoot)
-    {
-        var root = runtimeRoot is null ? "" : Path.GetFullPath(runtimeRoot);
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(root)))[..16];
-    }
+    private static string RootKey(string canonicalRuntimeRoot) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonicalRuntimeRoot)))[..16];
 }

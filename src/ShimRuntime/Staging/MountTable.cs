@@ -1,33 +1,46 @@
 namespace Csshim.ShimRuntime.Staging;
 
-/// <summary>Mount points of csshim's mount namespace, read from /proc/self/mountinfo.</summary>
+/// <summary>One line of /proc/self/mountinfo.</summary>
+internal sealed record MountEntry(long Id, string Root, string MountPoint, string FsType, IReadOnlyList<string> SuperOptions)
+{
+    /// <summary>The value of a `key=value` super option (overlay's upperdir=...), unescaped; null when absent.</summary>
+    public string? SuperOption(string key) =>
+        SuperOptions.FirstOrDefault(o => o.StartsWith(key + "=", StringComparison.Ordinal))?[(key.Length + 1)..];
+}
+
+/// <summary>Mounts of csshim's mount namespace, read from /proc/self/mountinfo. Paths there are always canonical
+/// (symlinks resolved): callers compare them with canonical paths only.</summary>
 internal static class MountTable
 {
-    public static IReadOnlyList<string> MountPoints()
+    public static IReadOnlyList<MountEntry> Entries()
     {
-        var points = new List<string>();
+        var entries = new List<MountEntry>();
         foreach (var line in File.ReadLines("/proc/self/mountinfo"))
         {
+            // id parent major:minor root mount-point options [optional fields...] - fstype source super-options
             var fields = line.Split(' ');
-            if (fields.Length > 4) points.Add(Unescape(fields[4]));
+            var dash = Array.IndexOf(fields, "-", 6);
+            if (fields.Length < 5 || dash < 0 || dash + 3 >= fields.Length) continue;
+            entries.Add(new MountEntry(long.Parse(fields[0]), Unescape(fields[3]), Unescape(fields[4]), fields[dash + 1],
+                fields[dash + 3].Split(',').Select(Unescape).ToArray()));
         }
-        return points;
+        return entries;
     }
 
-    public static bool IsMountPoint(string path) => MountPoints().Contains(Path.TrimEndingDirectorySeparator(path));
+    public static bool IsMountPoint(string path) => Entries().Any(e => e.MountPoint == path);
 
     /// <summary>Mount points at or below dir, deepest first (the order to unmount them in).</summary>
     public static IReadOnlyList<string> MountsUnder(string dir)
     {
         dir = Path.TrimEndingDirectorySeparator(dir);
-        return MountPoints()
+        return Entries().Select(e => e.MountPoint)
             .Where(p => p == dir || p.StartsWith(dir + "/", StringComparison.Ordinal))
             .Distinct()
             .OrderByDescending(p => p.Length)
             .ToList();
     }
 
-    /// <summary>mountinfo writes space, tab, newline and backslash as \ooo octal.</summary>
+    /// <summary>mountinfo writes space, tab, newline, backslash (and overlay's ',' in options) as \ooo octal.</summary>
     private static string Unescape(string field)
     {
         if (!field.Contains('\\')) return field;

@@ -1,163 +1,158 @@
 using Csshim.OciSpec;
-using Csshim.ShimRuntime.Native;
-using Csshim.TarLayer;
+using Csshim.ShimRuntime.Runtime;
+using Csshim.ShimRuntime.Settings;
 
 namespace Csshim.ShimRuntime.Staging;
 
-/// <summary>Puts a container's rootfs under a csshim overlay (tmpfs upper, restored archive, rewritten config.json)
-/// and takes it away again. Order on stage: tmpfs, extract, overlay, config; any failure unwinds all of it.</summary>
+/// <summary>
+/// Stages a container's rootfs for create/run and takes the staging away again. Order on stage: every refusal
+/// (csshim's own annotations, the archive policy) before the first side effect; then, under the container's lock,
+/// the record, the layer (<see cref="TmpfsLayer"/> or <see cref="InPlaceLayer"/>), the rewritten config.json. Any
+/// failure unwinds all of it.
+/// </summary>
 internal sealed class Stager(Invocation invocation)
 {
-    public const string OriginalRootAnnotation = "dev.csshim.rootfs.original";
-    public const string StagingAnnotation = "dev.csshim.staging";
-    public const string RestoredArchiveAnnotation = "dev.csshim.tar.rootfs.upper";
-    public const string DigestAnnotation = "dev.csshim.tar.rootfs.upper.sha256";
+    public ContainerStage StageFor(string id) => ContainerStage.For(invocation.StateDir, invocation.RuntimeRoot, id);
 
-    public ContainerStage StageFor(string id) => ContainerStage.For(invocation.StateDir, invocation.Command.Root, id);
-
-    public ContainerStage Stage(string id, string bundleDir)
+    public ContainerStage Stage(string id, string bundleDir, string command)
     {
         var stage = StageFor(id);
         var spec = BundleSpec.Load(bundleDir);
-        var lower = spec.Annotations.GetValueOrDefault(OriginalRootAnnotation) ?? spec.AbsoluteRootPath;
-        if (!Directory.Exists(lower))
-            throw new ShimException($"rootfs {lower} of bundle {spec.BundleDir} is not a directory");
-
-        // Everything that can be refused is checked before the first side effect.
-        var annotation = RootfsTarAnnotation.Find(spec.Annotations);
-        using var archive = annotation is null ? null : OpenArchive(annotation, spec);
+        OwnAnnotations.RefuseUnknown(spec);
+        var own = OwnAnnotations.In(spec);
+        // A caller's own copy of csshim's keys is refused here, before anything is made; csshim's own rewrite is
+        // recognised below, under the lock, against the staging it belongs to.
+        if (own.Count > 0 && !stage.Exists) throw OwnAnnotations.Refusal(own[0]);
+        var archive = own.Count == 0 ? Preflight(spec) : null;
 
         CreatePrivateDir(Path.GetDirectoryName(stage.Dir)!);
-        using (StageLock.Exclusive(stage))
+        var held = StageLock.Exclusive(stage);
+        var made = false;
+        try
         {
-            if (stage.Exists) ClearStaleHeld(stage);
-            Directory.CreateDirectory(stage.Dir, PrivateDirMode);
-            try
+            if (stage.Exists)
             {
-                File.Copy(spec.ConfigPath, stage.OriginalConfig);
-                var record = new StageRecord
+                var stale = StageRecord.Load(stage.RecordFile);
+                if (own.Count > 0 && !OwnAnnotations.WrittenFor(spec, stage, stale)) throw OwnAnnotations.Refusal(own[0]);
+                new StaleStaging(invocation).Clear(stage, stale);
+                if (own.Count > 0)
                 {
-                    Id = id, RuntimeRoot = invocation.Command.Root, Runtime = invocation.Runtime.Path,
-                    Bundle = spec.BundleDir, LowerDir = lower, Archive = archive?.RequestedPath,
-                    ArchiveResolved = archive?.ResolvedPath, Created = DateTimeOffset.UtcNow.ToString("O"),
-                    Creator = ProcessIdentity.Current(),
-                };
-                record.Save(stage.RecordFile);
-
-                Directory.CreateDirectory(stage.Layer);
-                Mounts.MountLayerTmpfs(stage.Layer, invocation.UpperSize);
-                FaultPoint.Reach("tmpfs-mounted");
-                Directory.CreateDirectory(stage.Work);
-                Directory.CreateDirectory(stage.Upper);
-                CopyRootAttributes(lower, stage.Upper);
-                if (archive is not null) Restore(archive, stage);
-
-                Directory.CreateDirectory(stage.Merged);
-                Mounts.MountOverlay(lower, stage.Upper, stage.Work, stage.Merged);
-                FaultPoint.Reach("overlay-mounted");
-
-                spec.RootPath = stage.Merged;
-                spec.SetAnnotation(OriginalRootAnnotation, lower);
-                spec.SetAnnotation(StagingAnnotation, stage.Dir);
-                if (archive is not null) spec.SetAnnotation(RestoredArchiveAnnotation, archive.RequestedPath);
-                // A runsc that knows the annotation must neither apply it again nor refuse it.
-                foreach (var key in RootfsTarAnnotation.FamilyKeys(spec.Annotations)) spec.RemoveAnnotation(key);
-                spec.SaveAtomic();
-                FaultPoint.Reach("config-rewritten");
-                (record with { Phase = "staged" }).Save(stage.RecordFile);
+                    // csshim's rewrite is back to the caller's original now: stage from that.
+                    spec = BundleSpec.Load(bundleDir);
+                    if (OwnAnnotations.In(spec) is [var key, ..]) throw OwnAnnotations.Refusal(key);
+                    archive = Preflight(spec);
+                }
             }
-            catch
+            var prepared = archive!;
+            var record = NewRecord(stage, spec, prepared, command);
+            Directory.CreateDirectory(stage.Dir, PrivateDirMode);
+            made = true;
+            record.Save(stage.RecordFile);
+            if (prepared.Engine is null) TmpfsLayer.Make(stage, record.Rootfs, prepared.Source, invocation);
+            else InPlaceLayer.Make(stage, prepared.Engine, prepared.Source, invocation);
+            if (RewriteSpec(spec, stage, record) is { } written)
             {
-                UnstageHeld(stage, restoreConfig: true);
-                throw;
+                FaultPoint.Reach("config-rewritten");
+                (record with { WrittenConfig = written }).Save(stage.RecordFile);
             }
+            return stage;
         }
-        return stage;
+        catch (Exception failure)
+        {
+            throw Unwind(stage, made, failure);
+        }
+        finally
+        {
+            archive?.Source?.Dispose();
+            held.Dispose();
+        }
     }
 
-    /// <summary>Unmount and remove a staging; with restoreConfig the bundle's config.json is put back as it was.
-    /// Idempotent: a missing or half-made staging is fine.</summary>
-    public static void Unstage(ContainerStage stage, bool restoreConfig)
+    /// <summary>What a staging needs from the spec, checked before any side effect: the rootfs, its engine layer
+    /// (when the mode allows one), and the archive opened under the policy.</summary>
+    private sealed record Prepared(string Rootfs, EngineLayer? Engine, ArchiveSource? Source);
+
+    private Prepared Preflight(BundleSpec spec)
+    {
+        var rootfs = CanonicalPath.Of(spec.AbsoluteRootPath);
+        if (!Directory.Exists(rootfs))
+            throw new ShimException($"rootfs {rootfs} of bundle {spec.BundleDir} is not a directory");
+        var engine = invocation.UpperMode == UpperMode.Auto ? EngineLayer.At(rootfs) : null;
+        return new Prepared(rootfs, engine, ArchivePolicy.Open(spec, invocation));
+    }
+
+    private StageRecord NewRecord(ContainerStage stage, BundleSpec spec, Prepared prepared, string command) => new()
+    {
+        Id = stage.Id, RuntimeRoot = invocation.Command.Root, Runtime = invocation.Runtime.Path, Command = command,
+        Mode = prepared.Engine is null ? StagingMode.Tmpfs : StagingMode.InPlace, Bundle = spec.BundleDir,
+        Rootfs = prepared.Rootfs, Upper = prepared.Engine?.UpperDir ?? stage.Upper, Archive = prepared.Source?.RequestedPath,
+        Created = DateTimeOffset.UtcNow.ToString("O"), Creator = ProcessIdentity.Current(),
+    };
+
+    /// <summary>Take apart what this call made (never a staging it found in use) and free the lock file; a failure
+    /// of the cleanup itself is reported with the original one, since gc or the next delete must finish it.</summary>
+    private static Exception Unwind(ContainerStage stage, bool made, Exception failure)
+    {
+        try
+        {
+            if (made) Remove(stage, StageRecord.Load(stage.RecordFile));
+            StageLock.RemoveFile(stage);
+            return failure;
+        }
+        catch (Exception cleanup) when (failure is ShimException or IOException)
+        {
+            return new ShimException($"{failure.Message} (and its staging {stage.Dir} remains: {cleanup.Message})",
+                (failure as ShimException)?.ExitCode ?? 1, failure);
+        }
+    }
+
+    /// <summary>In tmpfs mode root.path moves to the overlay; in either mode the archive keys go (the archive is in
+    /// the rootfs now, and a runsc that knows them must neither apply them again nor refuse the spec). A spec with
+    /// neither change is left alone. Returns the sha256 of the config.json written, or null.</summary>
+    private static string? RewriteSpec(BundleSpec spec, ContainerStage stage, StageRecord record)
+    {
+        var archiveKeys = RootfsTarAnnotation.FamilyKeys(spec.Annotations);
+        if (record.Mode == StagingMode.InPlace && archiveKeys.Count == 0) return null;
+        if (record.Mode == StagingMode.Tmpfs)
+        {
+            spec.RootPath = stage.Merged;
+            OwnAnnotations.Write(spec, record, stage);
+        }
+        foreach (var key in archiveKeys) spec.RemoveAnnotation(key);
+        return BundleConfig.Rewrite(spec, stage);
+    }
+
+    /// <summary>Unstage under the container's lock; idempotent (a missing or half-made staging is fine). With
+    /// <paramref name="unlessInUse"/> a staging whose creator still runs (a create being forwarded, a foreground run,
+    /// or a create that began after the caller looked) is left to that creator.</summary>
+    public static void Unstage(ContainerStage stage, bool unlessInUse = false)
     {
         if (!stage.Exists && !File.Exists(stage.LockFile)) return;
         using (StageLock.Exclusive(stage))
-            UnstageHeld(stage, restoreConfig);
-    }
-
-    private ArchiveSource OpenArchive(RootfsTarAnnotation annotation, BundleSpec spec)
-    {
-        if (!invocation.AllowRootfsTarAnnotation)
-            throw new ShimException("rootfs tar annotation is disabled, use --allow-rootfs-tar-annotation to enable it");
-        if (spec.RootReadonly)
-            throw new ShimException("rootfs tar upper path is set but rootfs is readonly");
-        return ArchiveSource.Open(annotation.ArchivePath, spec.BundleDir, invocation.AllowedTarDirs,
-            spec.Annotations.GetValueOrDefault(DigestAnnotation));
-    }
-
-    private void Restore(ArchiveSource archive, ContainerStage stage)
-    {
-        try
         {
-            UpperArchive.Extract(FaultPoint.Wrap(archive.Stream, "extracting"), stage.Upper,
-                new ExtractOptions { MaxEntries = invocation.MaxEntries });
-            archive.VerifyDigest();
-        }
-        catch (Exception e) when (e is ArchiveRejectedException or IOException)
-        {
-            throw new ShimException($"rootfs upper archive {archive.RequestedPath}: {e.Message}", inner: e);
+            var record = StageRecord.Load(stage.RecordFile);
+            if (unlessInUse && record is { HasLiveCreatorOtherThanMe: true }) return;
+            UnstageHeld(stage, record);
         }
     }
 
-    /// <summary>A staging left by a crash or by a runtime that lost the container is cleared; one whose creating
-    /// csshim still runs (a create being forwarded, a foreground run) or whose container the runtime has is an id
-    /// clash.</summary>
-    private void ClearStaleHeld(ContainerStage stage)
+    /// <summary>Unstage with the lock already held; the lock file goes last, so that nobody locks a fresh file while
+    /// this staging is still being taken apart.</summary>
+    public static void UnstageHeld(ContainerStage stage, StageRecord? record)
     {
-        var record = StageRecord.Load(stage.RecordFile);
-        if (record?.Creator?.IsAlive() == true || RuntimeQueries.Knows(invocation, stage.Id))
-            throw new ShimException($"container \"{stage.Id}\" already exists", invocation.Runtime.FailureStatus);
-        UnstageHeld(stage, restoreConfig: true, removeLock: false);
+        if (stage.Exists) Remove(stage, record);
+        StageLock.RemoveFile(stage);
     }
 
-    /// <summary>Unstage with the staging's lock already held by the caller; the lock file goes too unless the
-    /// caller is about to stage again under the same lock.</summary>
-    public static void UnstageHeld(ContainerStage stage, bool restoreConfig, bool removeLock = true)
+    /// <summary>config.json back, mounts off, files gone; never recursing into a mount (merged shows the image).</summary>
+    public static void Remove(ContainerStage stage, StageRecord? record)
     {
-        if (stage.Exists) RemoveStaging(stage, restoreConfig);
-        // Last, so that nobody locks a fresh file while this staging is still being taken apart.
-        if (removeLock) StageLock.RemoveFile(stage);
-    }
-
-    private static void RemoveStaging(ContainerStage stage, bool restoreConfig)
-    {
-        var record = StageRecord.Load(stage.RecordFile);
-        if (restoreConfig && record is not null) RestoreConfig(stage, record);
-        // merged first: the overlay holds the tmpfs busy.
-        if (MountTable.IsMountPoint(stage.Merged)) Mounts.Unmount(stage.Merged);
-        foreach (var mount in MountTable.MountsUnder(stage.Dir)) Mounts.Unmount(mount);
-        // Never recurse into a directory that still has a mount below it: merged shows the image rootfs.
+        if (record is not null) BundleConfig.PutBack(stage, record);
+        TmpfsLayer.Unmount(stage);
         var left = MountTable.MountsUnder(stage.Dir);
         if (left.Count > 0)
             throw new ShimException($"staging {stage.Dir} still has mounts ({string.Join(", ", left)}); not removing it");
-        Directory.Delete(stage.Dir, recursive: true);
-    }
-
-    /// <summary>Put the bundle's config.json back if it is still the one csshim wrote.</summary>
-    private static void RestoreConfig(ContainerStage stage, StageRecord record)
-    {
-        if (!File.Exists(stage.OriginalConfig) || !Directory.Exists(record.Bundle)) return;
-        BundleSpec current;
-        try
-        {
-            current = BundleSpec.Load(record.Bundle);
-        }
-        catch (Exception)
-        {
-            return; // gone or replaced by the caller: not ours to put back
-        }
-        if (current.RootPath != stage.Merged) return;
-        var original = File.ReadAllBytes(stage.OriginalConfig);
-        AtomicFile.Write(current.ConfigPath, File.GetUnixFileMode(current.ConfigPath), s => s.Write(original));
+        StagingRemoval.Remove(stage.Dir);
     }
 
     private const UnixFileMode PrivateDirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
@@ -169,14 +164,17 @@ internal sealed class Stager(Invocation invocation)
             if (!Directory.Exists(d))
                 Directory.CreateDirectory(d, PrivateDirMode);
     }
+}
 
-    /// <summary>overlayfs shows the upper root's owner and mode as the container's /: it must be the image's.</summary>
-    private static void CopyRootAttributes(string lower, string upper)
+/// <summary>A staging found where a new one is to be made: left by a crash, by a runtime that lost the container, or
+/// by a client that never deleted. Cleared, unless its creator still runs or the runtime still has the container:
+/// then the id is taken.</summary>
+internal sealed class StaleStaging(Invocation invocation)
+{
+    public void Clear(ContainerStage stage, StageRecord? record)
     {
-        if (Libc.stat(lower, out var st) != 0)
-            throw new ShimException($"cannot stat rootfs {lower}: {Libc.Error(Libc.LastErrno)}");
-        if (Libc.chown(upper, (int)st.Uid, (int)st.Gid) != 0)
-            throw new ShimException($"cannot chown {upper}: {Libc.Error(Libc.LastErrno)}");
-        File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
+        if (record is { HasLiveCreatorOtherThanMe: true } || RuntimeQueries.Knows(invocation, stage.Id))
+            throw new ShimException($"container \"{stage.Id}\" already exists", invocation.Runtime.FailureStatus);
+        Stager.Remove(stage, record);
     }
 }

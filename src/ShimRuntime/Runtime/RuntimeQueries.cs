@@ -1,7 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Csshim.ShimRuntime.Settings;
 
-namespace Csshim.ShimRuntime;
+namespace Csshim.ShimRuntime.Runtime;
 
 /// <summary>Questions csshim asks the real runtime about a container, with the caller's global flags.</summary>
 internal static class RuntimeQueries

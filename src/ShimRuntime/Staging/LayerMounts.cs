@@ -1,21 +1,14 @@
-using System.Text.RegularExpressions;
 using Csshim.ShimRuntime.Native;
+using Csshim.ShimRuntime.Settings;
 
 namespace Csshim.ShimRuntime.Staging;
 
-/// <summary>The two mounts of a staged rootfs: a size-capped tmpfs holding upper/work, and the overlay on merged/.</summary>
-internal static partial class Mounts
+/// <summary>The two mounts of a tmpfs staging: a tmpfs capped in bytes and inodes holding upper/work, and the overlay on merged/.</summary>
+internal static class LayerMounts
 {
-    [GeneratedRegex(@"^[0-9]+[kKmMgG%]?$")]
-    private static partial Regex SizePattern();
-
-    public static void MountLayerTmpfs(string target, string size)
-    {
-        // The size goes into the mount option string, so anything but a tmpfs size would be option injection.
-        if (!SizePattern().IsMatch(size))
-            throw new ShimException($"invalid upper size \"{size}\": give bytes with an optional k, m, g or % suffix (e.g. 2g, 50%)");
-        Mount("tmpfs", target, "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, $"mode=0700,size={size}");
-    }
+    /// <summary>UpperCaps refused anything but a tmpfs size, so nothing but size and nr_inodes reaches the option string.</summary>
+    public static void MountLayerTmpfs(string target, UpperCaps caps) =>
+        Mount("tmpfs", target, "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, $"mode=0700,size={caps.Size},nr_inodes={caps.Inodes}");
 
     /// <summary>Redirects, the inode index and metacopy are off whatever the host's module defaults: each would put
     /// overlay-private references into the upper that mean nothing once it is archived and restored elsewhere.</summary>

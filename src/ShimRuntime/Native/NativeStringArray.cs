@@ -1,9 +1,10 @@
 using System.Runtime.InteropServices;
-using System.Text;
+using Csshim.ShimRuntime.Cli;
 
 namespace Csshim.ShimRuntime.Native;
 
-/// <summary>A NULL-terminated char*[] in unmanaged memory, as execv and posix_spawn take argv.</summary>
+/// <summary>A NULL-terminated char*[] in unmanaged memory, as execv and posix_spawn take argv. Strings are encoded
+/// with <see cref="RawArgv.Encode"/>, so an argument read from the caller's argv reaches the runtime byte for byte.</summary>
 internal sealed class NativeStringArray : IDisposable
 {
     private readonly IntPtr[] strings;
@@ -15,7 +16,7 @@ internal sealed class NativeStringArray : IDisposable
         Pointer = Marshal.AllocHGlobal(IntPtr.Size * (items.Count + 1));
         for (int i = 0; i < items.Count; i++)
         {
-            var bytes = Encoding.UTF8.GetBytes(items[i]);
+            var bytes = RawArgv.Encode(items[i]);
             strings[i] = Marshal.AllocHGlobal(bytes.Length + 1);
             Marshal.Copy(bytes, 0, strings[i], bytes.Length);
             Marshal.WriteByte(strings[i], bytes.Length, 0);

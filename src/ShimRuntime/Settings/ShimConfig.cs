@@ -1,28 +1,32 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Csshim.ShimRuntime;
+namespace Csshim.ShimRuntime.Settings;
 
 /// <summary>/etc/csshim/config.json: defaults for callers that cannot pass runtime arguments (containerd's runc shim).</summary>
 internal sealed class ShimConfig
 {
     public const string DefaultPath = "/etc/csshim/config.json";
 
+    /// <summary>The file the settings came from (for messages); the default path when no file was read.</summary>
+    public string Path { get; private init; } = DefaultPath;
     public string? Runtime { get; private init; }
     public IReadOnlyList<string> RuntimeArgs { get; private init; } = [];
     public string? StateDir { get; private init; }
     public string? UpperSize { get; private init; }
+    public long? UpperInodes { get; private init; }
+    public UpperMode? UpperMode { get; private init; }
     public long? MaxEntries { get; private init; }
     public IReadOnlyList<string> AllowedTarDirs { get; private init; } = [];
     public bool AllowRootfsTarAnnotation { get; private init; }
 
-    private static readonly string[] Known = ["runtime", "runtimeArgs", "stateDir", "upperSize", "maxEntries", "allowedTarDirs", "allowRootfsTarAnnotation"];
+    private static readonly string[] Known = ["runtime", "runtimeArgs", "stateDir", "upper", "upperSize", "upperInodes", "maxEntries", "allowedTarDirs", "allowRootfsTarAnnotation"];
 
     /// <summary>Load the file; a missing default file means defaults, a missing file the operator named is an error.</summary>
     public static ShimConfig Load(string path, bool named)
     {
         // Checked first: a thrown FileNotFoundException costs more than the whole rest of a forwarded call.
-        if (!named && !File.Exists(path)) return new ShimConfig();
+        if (!named && !File.Exists(path)) return new ShimConfig { Path = path };
         try
         {
             return Parse(File.ReadAllText(path), path);
@@ -49,16 +53,20 @@ internal sealed class ShimConfig
                 throw new ShimException($"config {path}: unknown key \"{key}\" (known: {string.Join(", ", Known)})");
         return new ShimConfig
         {
+            Path = path,
             Runtime = Str(o, "runtime", path),
             RuntimeArgs = StrList(o, "runtimeArgs", path),
             StateDir = Str(o, "stateDir", path),
             UpperSize = Str(o, "upperSize", path),
-            MaxEntries = o["maxEntries"] switch
+            UpperMode = Str(o, "upper", path) switch
             {
                 null => null,
-                JsonValue v when v.TryGetValue<long>(out var n) && n > 0 => n,
-                _ => throw new ShimException($"config {path}: \"maxEntries\" must be a positive whole number"),
+                "auto" => Settings.UpperMode.Auto,
+                "tmpfs" => Settings.UpperMode.Tmpfs,
+                var other => throw new ShimException($"config {path}: \"upper\" is \"{other}\": use \"auto\" or \"tmpfs\""),
             },
+            UpperInodes = WholeNumber(o, "upperInodes", path, allowZero: true),
+            MaxEntries = WholeNumber(o, "maxEntries", path, allowZero: false),
             AllowedTarDirs = StrList(o, "allowedTarDirs", path),
             AllowRootfsTarAnnotation = o["allowRootfsTarAnnotation"] switch
             {
@@ -68,6 +76,14 @@ internal sealed class ShimConfig
             },
         };
     }
+
+    /// <summary>upperInodes may read 0 here so that UpperCaps refuses it with the reason (0 switches the cap off).</summary>
+    private static long? WholeNumber(JsonObject o, string key, string path, bool allowZero) => o[key] switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue<long>(out var n) && (n > 0 || (allowZero && n == 0)) => n,
+        _ => throw new ShimException($"config {path}: \"{key}\" must be a positive whole number"),
+    };
 
     private static string? Str(JsonObject o, string key, string path) => o[key] switch
     {

@@ -1,6 +1,6 @@
 using Csshim.OciSpec;
 
-namespace Csshim.ShimRuntime;
+namespace Csshim.ShimRuntime.Runtime;
 
 /// <summary>The real runtime csshim hands calls to, and whose flag rules it follows.</summary>
 internal sealed record RuntimeBinary(string Path, RuntimeFlavor Flavor)
@@ -8,6 +8,11 @@ internal sealed record RuntimeBinary(string Path, RuntimeFlavor Flavor)
     /// <summary>The status the runtime itself exits with when it refuses a call (runsc: 128, runc and crun: 1), for
     /// refusals csshim makes on the runtime's behalf.</summary>
     public int FailureStatus => Flavor == RuntimeFlavor.Runsc ? 128 : 1;
+
+    /// <summary>The runtime's state directory when no --root is given (for root): runsc's, crun's or runc's.</summary>
+    public string DefaultRoot => Flavor == RuntimeFlavor.Runsc ? "/var/run/runsc"
+        : System.IO.Path.GetFileName(Path).Contains("crun", StringComparison.Ordinal) ? "/run/crun"
+        : "/run/runc";
 
     /// <summary>--shim-runtime, else the config file's, else runsc on PATH, else runc.</summary>
     public static RuntimeBinary Locate(string? chosen)

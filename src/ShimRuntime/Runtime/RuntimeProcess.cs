@@ -1,0 +1,200 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Csshim.ShimRuntime.Native;
+using Microsoft.Win32.SafeHandles;
+
+namespace Csshim.ShimRuntime.Runtime;
+
+/// <summary>How a runtime child ended: an exit code, or the signal that killed it.</summary>
+internal readonly record struct ChildExit(int Code, int Signal)
+{
+    public bool Signaled => Signal != 0;
+
+    /// <summary>As a shell reports it (128+n for a signal), for messages.</summary>
+    public int ShellStatus => Signaled ? 128 + Signal : Code;
+
+    /// <summary>End the way the child ended, so a caller that looks at WIFSIGNALED sees what it would see without
+    /// csshim: a signal death is re-raised with the default action; an exit code is returned.</summary>
+    public int Propagate()
+    {
+        if (Signaled) SignalDeath.Die(Signal);
+        return ShellStatus; // only a signal whose default action is not to end the process gets here
+    }
+}
+
+/// <summary>Ways of handing a call to the real runtime. Exec keeps everything (PID, fds, signals, exit status);
+/// Spawn is for calls csshim must act after; Capture is for csshim's own questions to the runtime.</summary>
+internal static class RuntimeProcess
+{
+    private const short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08;
+    private const int SigsetBytes = 128, SpawnAttrBytes = 1024, FileActionsBytes = 256;
+
+    /// <summary>Replace csshim with the runtime. Returns only by throwing.</summary>
+    public static void Exec(string path, IReadOnlyList<string> args)
+    {
+        // .NET ignores SIGPIPE and may block signals; an exec'd runtime must start with the dispositions the caller gave us.
+        Libc.signal(Libc.SIGPIPE, IntPtr.Zero);
+        var empty = Marshal.AllocHGlobal(SigsetBytes);
+        Libc.sigemptyset(empty);
+        Libc.sigprocmask(2 /* SIG_SETMASK */, empty, IntPtr.Zero);
+        using var argv = new NativeStringArray([path, .. args]);
+        Libc.execv(path, argv.Pointer);
+        throw new ShimException($"cannot execute runtime {path}: {Libc.Error(Libc.LastErrno)}");
+    }
+
+    /// <summary>Run the runtime as a child with csshim's stdio and inherited fds, relaying signals to it while it runs.</summary>
+    public static ChildExit Spawn(string path, IReadOnlyList<string> args, Action? onStarted = null)
+    {
+        int pid = StartChild(path, args, fileActions: IntPtr.Zero);
+        onStarted?.Invoke();
+        using var relay = SignalRelay.To(pid);
+        return WaitForExit(pid);
+    }
+
+    /// <summary>Run the runtime for csshim's own purposes: stdin /dev/null, stdout and stderr captured. Output goes
+    /// to memory files rather than pipes: a runsc sandbox may inherit them and outlive the call, and the answer is
+    /// read once the child has exited, so nothing waits for an end of file.</summary>
+    public static (int Status, string Stdout, string Stderr) Capture(string path, IReadOnlyList<string> args, string? workingDirectory = null)
+    {
+        using var stdout = MemoryFile("csshim-stdout");
+        using var stderr = MemoryFile("csshim-stderr");
+        var actions = Marshal.AllocHGlobal(FileActionsBytes);
+        try
+        {
+            Libc.posix_spawn_file_actions_init(actions);
+            Libc.posix_spawn_file_actions_addopen(actions, 0, "/dev/null", Libc.O_RDONLY, 0);
+            Libc.posix_spawn_file_actions_adddup2(actions, (int)stdout.DangerousGetHandle(), 1);
+            Libc.posix_spawn_file_actions_adddup2(actions, (int)stderr.DangerousGetHandle(), 2);
+            if (workingDirectory is not null) Libc.posix_spawn_file_actions_addchdir_np(actions, workingDirectory);
+            var exit = WaitForExit(StartChild(path, args, actions));
+            return (exit.ShellStatus, ReadAll(stdout), ReadAll(stderr));
+        }
+        finally
+        {
+            Libc.posix_spawn_file_actions_destroy(actions);
+            Marshal.FreeHGlobal(actions);
+        }
+    }
+
+    private static SafeFileHandle MemoryFile(string name)
+    {
+        int fd = Libc.memfd_create(name, Libc.MFD_CLOEXEC);
+        if (fd < 0) throw new ShimException($"cannot create a memory file for the runtime's answer: {Libc.Error(Libc.LastErrno)}");
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    private static string ReadAll(SafeFileHandle file)
+    {
+        var length = RandomAccess.GetLength(file);
+        var bytes = new byte[length];
+        var read = 0;
+        while (read < length)
+        {
+            var n = RandomAccess.Read(file, bytes.AsSpan(read), read);
+            if (n <= 0) break;
+            read += n;
+        }
+        return Encoding.UTF8.GetString(bytes, 0, read);
+    }
+
+    private static int StartChild(string path, IReadOnlyList<string> args, IntPtr fileActions)
+    {
+        var attr = Marshal.AllocHGlobal(SpawnAttrBytes);
+        var mask = Marshal.AllocHGlobal(SigsetBytes);
+        var defaults = Marshal.AllocHGlobal(SigsetBytes);
+        try
+        {
+            Libc.posix_spawnattr_init(attr);
+            Libc.sigemptyset(mask);
+            Libc.sigemptyset(defaults);
+            Libc.sigaddset(defaults, Libc.SIGPIPE);
+            Libc.posix_spawnattr_setsigmask(attr, mask);
+            Libc.posix_spawnattr_setsigdefault(attr, defaults);
+            Libc.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+            using var argv = new NativeStringArray([path, .. args]);
+            int rc = Libc.posix_spawn(out int pid, path, fileActions, attr, argv.Pointer, Libc.Environ());
+            if (rc != 0) throw new ShimException($"cannot execute runtime {path}: {Libc.Error(rc)}");
+            return pid;
+        }
+        finally
+        {
+            Libc.posix_spawnattr_destroy(attr);
+            Marshal.FreeHGlobal(attr);
+            Marshal.FreeHGlobal(mask);
+            Marshal.FreeHGlobal(defaults);
+        }
+    }
+
+    private static ChildExit WaitForExit(int pid)
+    {
+        while (true)
+        {
+            if (Libc.waitpid(pid, out int status, 0) == pid)
+            {
+                int termsig = status & 0x7f;
+                return termsig == 0 ? new ChildExit((status >> 8) & 0xff, 0) : new ChildExit(0, termsig);
+            }
+            int errno = Libc.LastErrno;
+            if (errno != Libc.EINTR) throw new ShimException($"waiting for runtime (pid {pid}): {Libc.Error(errno)}");
+        }
+    }
+}
+
+/// <summary>Signals sent to csshim while a runtime child runs go on to the child, so a foreground `run` or a
+/// `delete` stays controllable through csshim. A terminal's own signals (Ctrl-C, Ctrl-\, a resize) already reach
+/// the child: the kernel sends them to the whole foreground process group, which the child shares with csshim.
+/// Relaying those too would deliver them twice, so they are not relayed while csshim is in its terminal's
+/// foreground group. (Without siginfo csshim cannot tell a terminal's SIGINT from a `kill -INT` of its own pid while
+/// it is in the foreground; such a signal then reaches only csshim's group.)</summary>
+internal sealed class SignalRelay : IDisposable
+{
+    private static readonly int[] Relayed = [1, 2, 3, 10, 12, 15, 28]; // HUP INT QUIT USR1 USR2 TERM WINCH
+    private static readonly int[] FromTerminal = [2, 3, 28];           // INT QUIT WINCH
+
+    private readonly List<PosixSignalRegistration> registrations;
+
+    private SignalRelay(int pid) =>
+        registrations = Relayed.Select(sig => PosixSignalRegistration.Create((PosixSignal)sig, ctx =>
+        {
+            ctx.Cancel = true;
+            if (FromTerminal.Contains(sig) && InTerminalForeground()) return;
+            Libc.kill(pid, sig);
+        })).ToList();
+
+    public static SignalRelay To(int pid) => new(pid);
+
+    private static bool InTerminalForeground()
+    {
+        int tty = Libc.open("/dev/tty", Libc.O_RDONLY | Libc.O_NOCTTY | Libc.O_NONBLOCK | Libc.O_CLOEXEC, 0);
+        if (tty < 0) return false; // no controlling terminal
+        try
+        {
+            return Libc.tcgetpgrp(tty) == Libc.getpgrp();
+        }
+        finally
+        {
+            Libc.close(tty);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var r in registrations) r.Dispose();
+    }
+}
+
+/// <summary>Dying of a signal the way the runtime child did.</summary>
+internal static class SignalDeath
+{
+    public static void Die(int signal)
+    {
+        Console.Out.Flush();
+        Console.Error.Flush();
+        Libc.signal(signal, IntPtr.Zero); // SIG_DFL, whatever handler .NET installed
+        var set = Marshal.AllocHGlobal(128);
+        Libc.sigemptyset(set);
+        Libc.sigaddset(set, signal);
+        Libc.sigprocmask(1 /* SIG_UNBLOCK */, set, IntPtr.Zero);
+        Libc.raise(signal); // delivered to this thread before raise returns; the default action ends the process
+    }
+}
