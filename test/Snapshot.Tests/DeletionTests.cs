@@ -1,8 +1,8 @@
 namespace Csshim.Snapshot.Tests;
 
 /// <summary>Deletions of lower-layer (image) content survive a snapshot as overlay whiteouts and opaque dirs.</summary>
-[PerRuntime]
-public class DeletionTests(string runtime) : SnapshotFixture(runtime)
+[PerRuntimeAndMode]
+public class DeletionTests(string runtime, string mode) : SnapshotFixture(runtime, mode)
 {
     [Test]
     public void RemovedLowerFile_IsAbsentAfterRestore()

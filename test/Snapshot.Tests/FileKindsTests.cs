@@ -7,8 +7,8 @@ namespace Csshim.Snapshot.Tests;
 /// user xattrs and a large file all come back the same after snapshot and restore, seen inside the new
 /// container (busybox) and on the host in its staged upper.
 /// </summary>
-[PerRuntime]
-public class FileKindsTests(string runtime) : SnapshotFixture(runtime)
+[PerRuntimeAndMode]
+public class FileKindsTests(string runtime, string mode) : SnapshotFixture(runtime, mode)
 {
     private const string Make =
         "set -e; mkdir /k; echo data > /k/orig; ln /k/orig /k/hard; ln -s orig /k/sym; " +

@@ -5,8 +5,8 @@ namespace Csshim.Snapshot.Tests;
 /// counts (the pod's annotations reach every container, so each spec carries every per-name key and maybe the
 /// bare one); CRI-O's name key is honoured too; a pod member without a name restores nothing.
 /// </summary>
-[PerRuntime]
-public class PodAnnotationTests(string runtime) : SnapshotFixture(runtime)
+[PerRuntimeAndMode]
+public class PodAnnotationTests(string runtime, string mode) : SnapshotFixture(runtime, mode)
 {
     private const string CriName = "io.kubernetes.cri.container-name";
     private const string CriType = "io.kubernetes.cri.container-type";

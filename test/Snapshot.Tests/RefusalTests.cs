@@ -6,8 +6,8 @@ namespace Csshim.Snapshot.Tests;
 /// mount, no container, no staging, the bundle's config.json byte-identical. Every call has a timeout so an
 /// archive path that could block (a FIFO) fails the test instead of hanging it.
 /// </summary>
-[PerRuntime]
-public class RefusalTests(string runtime) : SnapshotFixture(runtime)
+[PerRuntimeAndMode]
+public class RefusalTests(string runtime, string mode) : SnapshotFixture(runtime, mode)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
@@ -49,7 +49,7 @@ public class RefusalTests(string runtime) : SnapshotFixture(runtime)
             Assert.That(r.ExitCode, Is.Not.Zero, r.ToString());
             Assert.That(r.Stderr, Does.Contain(reason), "stderr");
             Assert.That(LogErrors(log), Has.Some.Contains(reason), $"error lines of {log}");
-            Assert.That(NewMounts(), Is.Empty, "mounts after the refusal");
+            Assert.That(CsshimMounts(), Is.Empty, "mounts after the refusal");
             Assert.That(StagedContainers(Cli), Is.Empty, "staging after the refusal");
             Assert.That(Direct().Run("state", id).ExitCode, Is.Not.Zero, "the runtime has a container after the refusal");
             Assert.That(File.ReadAllBytes(bundle.ConfigPath), Is.EqualTo(original), "config.json after the refusal");

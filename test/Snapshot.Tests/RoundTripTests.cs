@@ -4,8 +4,8 @@ namespace Csshim.Snapshot.Tests;
 /// The documented flow (issue 4, README): a container writes /dir/file, `csshim tar rootfs-upper` snapshots it
 /// while it runs, and a new container started with dev.gvisor.tar.rootfs.upper prints the file back.
 /// </summary>
-[PerRuntime]
-public class RoundTripTests(string runtime) : SnapshotFixture(runtime)
+[PerRuntimeAndMode]
+public class RoundTripTests(string runtime, string mode) : SnapshotFixture(runtime, mode)
 {
     private const UnixFileMode Mode0644 = (UnixFileMode)0b110_100_100;
 
@@ -87,22 +87,35 @@ public class RoundTripTests(string runtime) : SnapshotFixture(runtime)
         });
     }
 
+    /// <summary>The spec the runtime gets: in tmpfs mode root.path is csshim's overlay and csshim records its keys;
+    /// in place root.path stays the engine's rootfs and csshim adds nothing. Either way the archive keys are gone,
+    /// and delete puts the caller's config.json back byte for byte.</summary>
     [Test]
-    public void StagedConfig_CarriesCsshimKeys_AndIsPutBackByteForByte()
+    public void StagedConfig_AndIsPutBackByteForByte()
     {
         var archive = HelloWorldSnapshot();
         var bundle = Bundle("exec sleep 1000", (UpperKey, archive), (UpperKey + ".other", archive));
         var original = File.ReadAllBytes(bundle.ConfigPath);
+        var rootfs = (string)bundle.Root["path"]!;
         var id = StartContainer(bundle, AllowFlag);
 
         var staged = bundle.ReadConfigFromDisk();
         var annotations = (JObject)staged["annotations"]!;
         Assert.Multiple(() =>
         {
-            Assert.That((string?)annotations["dev.csshim.rootfs.original"], Is.EqualTo(Lower));
-            Assert.That((string?)annotations["dev.csshim.staging"], Is.EqualTo(StageDir(id)));
-            Assert.That((string?)annotations["dev.csshim.tar.rootfs.upper"], Is.EqualTo(archive), "the restored archive");
-            Assert.That((string?)staged["root"]!["path"], Is.EqualTo(StagedMerged(id)));
+            if (InPlace)
+            {
+                Assert.That((string?)staged["root"]!["path"], Is.EqualTo(rootfs), "root.path of an engine's rootfs");
+                Assert.That(annotations.Properties().Select(p => p.Name).Where(k => k.StartsWith("dev.csshim.", StringComparison.Ordinal)),
+                    Is.Empty, "csshim's keys in an in-place spec");
+            }
+            else
+            {
+                Assert.That((string?)annotations["dev.csshim.rootfs.original"], Is.EqualTo(Lower));
+                Assert.That((string?)annotations["dev.csshim.staging"], Is.EqualTo(StageDir(id)));
+                Assert.That((string?)annotations["dev.csshim.tar.rootfs.upper"], Is.EqualTo(archive), "the restored archive");
+                Assert.That((string?)staged["root"]!["path"], Is.EqualTo(StagedMerged(id)));
+            }
             Assert.That(annotations.Properties().Select(p => p.Name).Where(k => k.StartsWith(UpperKey, StringComparison.Ordinal)),
                 Is.Empty, "dev.gvisor.tar.rootfs.upper* keys forwarded to the runtime");
             Assert.That(Exec(id, "cat /dir/file"), Is.EqualTo("hello world\n"));
@@ -110,7 +123,7 @@ public class RoundTripTests(string runtime) : SnapshotFixture(runtime)
 
         Delete(id);
         Assert.That(File.ReadAllBytes(bundle.ConfigPath), Is.EqualTo(original), "config.json after delete");
-        Assert.That(NewMounts(), Is.Empty, "mounts after delete");
+        Assert.That(CsshimMounts(), Is.Empty, "mounts after delete");
     }
 
     [Test]
@@ -126,7 +139,7 @@ public class RoundTripTests(string runtime) : SnapshotFixture(runtime)
             Assert.That(again.ExitCode, Is.EqualTo(direct.ExitCode), $"second delete: {again}\nruntime: {direct}");
             Assert.That(again.Stderr, Does.Not.Contain("csshim:"), "csshim complained about a second delete");
             Assert.That(StagedContainers(Cli), Is.Empty, "staging after two deletes");
-            Assert.That(NewMounts(), Is.Empty, "mounts after two deletes");
+            Assert.That(CsshimMounts(), Is.Empty, "mounts after two deletes");
         });
     }
 
@@ -143,7 +156,7 @@ public class RoundTripTests(string runtime) : SnapshotFixture(runtime)
         Assert.Multiple(() =>
         {
             Assert.That(r.Stdout, Is.EqualTo("hello world\n"));
-            Assert.That(NewMounts(), Is.Empty, "mounts after the run exited");
+            Assert.That(CsshimMounts(), Is.Empty, "mounts after the run exited");
             Assert.That(StagedContainers(Cli), Is.Empty, "staging after the run exited");
             Assert.That(File.ReadAllBytes(bundle.ConfigPath), Is.EqualTo(original), "config.json after the run");
         });

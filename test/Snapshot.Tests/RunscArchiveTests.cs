@@ -4,8 +4,8 @@ namespace Csshim.Snapshot.Tests;
 /// An archive as runsc writes it (FORMAT.md), built here with System.Formats.Tar, restores through csshim; and a
 /// snapshot of the restored container carries both the restored changes and the new ones.
 /// </summary>
-[PerRuntime]
-public class RunscArchiveTests(string runtime) : SnapshotFixture(runtime)
+[PerRuntimeAndMode]
+public class RunscArchiveTests(string runtime, string mode) : SnapshotFixture(runtime, mode)
 {
     private string RunscFixture() => new RunscStyleArchive()
         .Dir("./dir/").File("./dir/file", "from runsc\n")

@@ -3,10 +3,11 @@ namespace Csshim.Snapshot.Tests.Support;
 /// <summary>
 /// One csshim (private --root and --shim-state-dir) over the fixture's runtime, and one busybox rootfs per test
 /// that every container of the test uses as its image, so a restored container sees the same lower layer the
-/// snapshotted one changed. The rig's TearDown force-deletes every container and fails the test on a left-over
+/// snapshotted one changed. In the in-place mode each bundle's rootfs is an engine-like overlay of that image with
+/// its own upper on disk. The rig's TearDown force-deletes every container and fails the test on a left-over
 /// mount or staging dir.
 /// </summary>
-public abstract class SnapshotFixture(string runtime) : IntegrationFixture(runtime)
+public abstract class SnapshotFixture(string runtime, string mode) : IntegrationFixture(runtime)
 {
     public const string UpperKey = "dev.gvisor.tar.rootfs.upper";
     public const string AllowFlag = "--allow-rootfs-tar-annotation";
@@ -14,6 +15,8 @@ public abstract class SnapshotFixture(string runtime) : IntegrationFixture(runti
     protected const string WriteHello = "mkdir -p /dir && echo hello world > /dir/file";
 
     protected RuntimeCli Cli { get; private set; } = null!;
+    protected bool InPlace => mode == StagingModes.InPlace;
+    private EngineLayers engine = null!;
     /// <summary>The image rootfs shared by the test's containers; tests add lower-layer files to it first.</summary>
     protected string Lower { get; private set; } = "";
     private int bundles;
@@ -23,13 +26,18 @@ public abstract class SnapshotFixture(string runtime) : IntegrationFixture(runti
     {
         Cli = Shim();
         Lower = NewBundle("image").Rootfs;
+        engine = new EngineLayers(TempDir);
     }
+
+    /// <summary>Runs before the rig's TearDown (NUnit: derived first), which deletes the containers and checks mounts.</summary>
+    [TearDown]
+    public void DetachEngineLayers() => engine?.Dispose();
 
     /// <summary>A bundle over <see cref="Lower"/> running <paramref name="script"/> with sh -c.</summary>
     protected BusyboxBundle Bundle(string script, params (string Key, string Value)[] annotations)
     {
         var bundle = NewBundle($"b{++bundles}", "sh", "-c", script);
-        bundle.Root["path"] = Lower;
+        bundle.Root["path"] = InPlace ? engine.Mount(Lower, Path.GetFileName(bundle.Dir)) : Lower;
         foreach (var (key, value) in annotations) bundle.SetAnnotation(key, value);
         GrantFileCapabilities(bundle);
         return bundle.Save();
@@ -112,9 +120,17 @@ public abstract class SnapshotFixture(string runtime) : IntegrationFixture(runti
         return dir!;
     }
 
-    protected string StagedUpper(string id) => Path.Combine(StageDir(id), "layer", "upper");
+    /// <summary>Where the container's changes are on the host: csshim's tmpfs upper, or the engine's upper.</summary>
+    protected string StagedUpper(string id) => StageRecord(id)["upper"]!.ToString();
 
-    protected string StagedMerged(string id) => Path.Combine(StageDir(id), "merged");
+    /// <summary>The container's rootfs as mounted on the host: csshim's overlay, or the engine's.</summary>
+    protected string StagedMerged(string id) => InPlace ? StageRecord(id)["rootfs"]!.ToString() : Path.Combine(StageDir(id), "merged");
+
+    /// <summary>Mounts made since SetUp other than the engine layers the test itself mounted.</summary>
+    protected IEnumerable<string> CsshimMounts() => NewMounts().Where(m => !engine.Owns(m));
+
+    private Newtonsoft.Json.Linq.JObject StageRecord(string id) =>
+        Newtonsoft.Json.Linq.JObject.Parse(File.ReadAllText(Path.Combine(StageDir(id), "state.json")));
 
     /// <summary>Writes a file of the image rootfs (the lower layer) before any container starts.</summary>
     protected void LowerFile(string relative, string content)
