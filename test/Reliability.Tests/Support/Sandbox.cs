@@ -36,15 +36,29 @@ public sealed class Sandbox : IDisposable
             File.CreateSymbolicLink(Path.Combine(Rootfs, "bin", applet), "busybox");
     }
 
-    /// <summary>A bundle on the shared rootfs running args, with runc's default spec otherwise.</summary>
-    public string Bundle(string name, string[] args, IDictionary<string, string>? annotations = null)
+    /// <summary>An engine's writable layer over the shared rootfs, as Docker, containerd or podman mount a container's
+    /// rootfs: an overlay with its own upper on disk, under this sandbox (so Dispose unmounts it).</summary>
+    public string EngineRootfs(string name)
+    {
+        var layer = Path.Combine(Dir, "engine", name);
+        foreach (var sub in new[] { "upper", "work", "merged" }) Directory.CreateDirectory(Path.Combine(layer, sub));
+        Proc.Must("/bin/mount", ["-t", "overlay", "overlay", "-o",
+            $"lowerdir={Rootfs},upperdir={Path.Combine(layer, "upper")},workdir={Path.Combine(layer, "work")}", Path.Combine(layer, "merged")], Logs);
+        return Path.Combine(layer, "merged");
+    }
+
+    /// <summary>Mounts of csshim's own (its tmpfs and overlays), not the engine layers a test mounted.</summary>
+    public List<string> CsshimMounts() => HostState.MountsUnder(Dir).Where(m => !m.StartsWith(Path.Combine(Dir, "engine") + "/", StringComparison.Ordinal)).ToList();
+
+    /// <summary>A bundle on the shared rootfs (or on <paramref name="rootfs"/>) running args, with runc's default spec otherwise.</summary>
+    public string Bundle(string name, string[] args, IDictionary<string, string>? annotations = null, string? rootfs = null)
     {
         var bundle = Path.Combine(Dir, "bundles", name);
         Directory.CreateDirectory(bundle);
         var spec = (JObject)SpecTemplate().DeepClone();
         spec["process"]!["terminal"] = false;
         spec["process"]!["args"] = new JArray(args);
-        spec["root"] = new JObject { ["path"] = Rootfs, ["readonly"] = false };
+        spec["root"] = new JObject { ["path"] = rootfs ?? Rootfs, ["readonly"] = false };
         if (annotations is not null) spec["annotations"] = new JObject(annotations.Select(a => new JProperty(a.Key, a.Value)));
         File.WriteAllText(Path.Combine(bundle, "config.json"), spec.ToString());
         return bundle;
@@ -143,7 +157,7 @@ public sealed class Sandbox : IDisposable
     {
         Assert.Multiple(() =>
         {
-            Assert.That(HostState.MountsUnder(Dir), Is.Empty, $"{context}: mounts left");
+            Assert.That(CsshimMounts(), Is.Empty, $"{context}: mounts left");
             Assert.That(Stagings(), Is.Empty, $"{context}: stagings left");
             foreach (var rt in Runtimes.Present)
                 Assert.That(RuntimeContainers(rt), Is.Empty, $"{context}: {rt} containers left");
