@@ -8,96 +8,34 @@ namespace Csshim.E2E;
 [TestFixture, Category("E2E"), NonParallelizable]
 public sealed class DockerTests
 {
-    const string Image = "bb";
-    PrivateDir _dir = null!;
-    Daemon? _dockerd;
-    string _csshim = null!;
-    string _sock = null!;
-    string _state = null!;
-    readonly Dictionary<string, string> _env = new();
-    readonly List<string> _ids = new();
-
-    /// <summary>Docker runtime name → the runtimeArgs installed for it (also needed by a `tar rootfs-upper` by hand).</summary>
-    readonly Dictionary<string, string[]> _runtimeArgs = new();
+    const string Image = DockerDaemon.Image;
+    DockerDaemon _docker = null!;
 
     [OneTimeSetUp]
-    public void StartDockerd()
+    public void StartDockerd() => _docker = new DockerDaemon("docker", new Dictionary<string, string[]>
     {
-        E2EEnv.RequireRoot();
-        E2EEnv.RequireExecutable(E2EEnv.Dockerd, "run test/tools/fetch-clients.sh (Docker 26 from trixie)");
-        _csshim = E2EEnv.RequireCsshim();
-        _dir = new PrivateDir("docker");
-        _state = _dir.Dir("csshim-state");
-        _sock = _dir.Sub("docker.sock");
-        _env["PATH"] = $"{E2EEnv.Docker26Dir}/usr/bin:{E2EEnv.Docker26Dir}/usr/sbin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-        _runtimeArgs["csshim"] = ["--network=none", "--allow-rootfs-tar-annotation", "--shim-state-dir", _state, "--shim-runtime", E2EEnv.Runsc];
-        _runtimeArgs["csshim-runc"] = ["--allow-rootfs-tar-annotation", "--shim-state-dir", _state, "--shim-runtime", E2EEnv.Runc];
-        _runtimeArgs["csshim-noallow"] = ["--network=none", "--shim-state-dir", _state, "--shim-runtime", E2EEnv.Runsc];
-        var daemonJson = _dir.Sub("daemon.json");
-        File.WriteAllText(daemonJson, "{}\n");
-        foreach (var (name, args) in _runtimeArgs)
-            Cmd.Run(_csshim, ["install", "--docker-config", daemonJson, "--name", name, "--", .. args]).MustSucceed();
-        var config = JObject.Parse(File.ReadAllText(daemonJson));
-        var runtimes = (JObject)config["runtimes"]!;
-        Assert.That(runtimes.Properties().Select(p => p.Name), Is.SupersetOf(_runtimeArgs.Keys));
-        // runsc without csshim: tells a rig or runsc problem apart from a csshim one.
-        runtimes["runsc-raw"] = new JObject { ["path"] = E2EEnv.Runsc, ["runtimeArgs"] = new JArray("--network=none") };
-        File.WriteAllText(daemonJson, config.ToString());
-
-        _dockerd = Daemon.Start("dockerd", _dir.Sub("dockerd.log"),
-        [
-            E2EEnv.Dockerd, "--config-file", daemonJson, "--data-root", _dir.Sub("root"), "--exec-root", _dir.Sub("exec"),
-            "--pidfile", _dir.Sub("dockerd.pid"), "-H", "unix://" + _sock,
-            "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none",
-        ], _env);
-        _dockerd.WaitReady(() => File.Exists(_sock) && Docker("info").ExitCode == 0, TimeSpan.FromSeconds(60));
-        Docker("import", BusyboxImage.RootfsTar(_dir.Path), Image).MustSucceed();
-    }
+        ["csshim"] = ["--network=none", "--allow-rootfs-tar-annotation", "--shim-runtime", E2EEnv.Runsc],
+        ["csshim-runc"] = ["--allow-rootfs-tar-annotation", "--shim-runtime", E2EEnv.Runc],
+        ["csshim-noallow"] = ["--network=none", "--shim-runtime", E2EEnv.Runsc],
+    });
 
     [OneTimeTearDown]
-    public void StopDockerd()
-    {
-        try
-        {
-            if (_dockerd is { Alive: true })
-            {
-                _ids.AddRange(Docker("ps", "-aq", "--no-trunc").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-                if (_ids.Count > 0) Docker(["rm", "-f", .. _ids]);
-            }
-        }
-        finally
-        {
-            Leftovers.KillProcessesOfContainers(_ids);
-            _dockerd?.Dispose();
-            _dir?.Dispose();
-        }
-    }
+    public void StopDockerd() => _docker?.Dispose();
 
-    CmdResult Docker(params string[] args) =>
-        Cmd.Run(E2EEnv.DockerCli, ["-H", "unix://" + _sock, .. args], _env, TimeSpan.FromSeconds(90));
+    CmdResult Docker(params string[] args) => _docker.Docker(args);
+
+    PrivateDir _dir => _docker.Dir;
 
     string StartWriter(string runtime)
     {
-        var id = Docker("run", "-d", "--runtime=" + runtime, Image, "sh", "-c", Snapshot.WriterScript).MustSucceed().Stdout.Trim();
+        var id = _docker.RunDetached("--runtime=" + runtime, Image, "sh", "-c", Snapshot.WriterScript);
         Snapshot.WaitFor(() => Docker("exec", id, "cat", "/dir/file").Stdout.Trim() == "hello", $"{id} to write /dir/file");
         return id;
     }
 
-    /// <summary>Docker 26 gives every runc-shim runtime the same root, &lt;exec-root&gt;/runtime-runc (plus the
-    /// namespace, moby), whatever the runtime's name; the shim records it in the task's options.json.</summary>
-    string RuntimeRoot(string id)
-    {
-        var options = _dir.Sub("exec", "containerd", "daemon", "io.containerd.runtime.v2.task", "moby", id, "options.json");
-        var root = (string?)JObject.Parse(File.ReadAllText(options))["root"];
-        Assert.That(root, Is.Not.Null, $"no root in {options}");
-        return Path.Combine(root!, "moby");
-    }
+    CmdResult TarUpper(string runtime, string id, string file) => _docker.TarUpper(runtime, id, file);
 
-    CmdResult TarUpper(string runtime, string id, string file) =>
-        Cmd.Run(_csshim, ["--root", RuntimeRoot(id), .. _runtimeArgs[runtime], "tar", "rootfs-upper", "--file", file, id]);
-
-    void Remove(string idOrName) => Docker("rm", "-f", idOrName);
+    void Remove(string idOrName) => _docker.Remove(idOrName);
 
     [TestCase("runc")]
     [TestCase("runsc-raw")]
@@ -152,12 +90,12 @@ public sealed class DockerTests
         var id = StartWriter(runtime);
         try
         {
-            Assert.That(StagingsOf(id), Is.Not.Empty, $"csshim should have staged {id} under {_state}");
+            Assert.That(StagingsOf(id), Is.Not.Empty, $"csshim should have staged {id} under {_docker.StateDir}");
             Docker("stop", "-t", "2", id).MustSucceed();
             Assert.That(Docker("inspect", "-f", "{{.State.Running}}", id).Stdout.Trim(), Is.EqualTo("false"));
             Docker("rm", id).MustSucceed();
             Assert.That(StagingsOf(id), Is.Empty, "docker rm must leave no staging behind");
-            Assert.That(Leftovers.MountsUnder(_state).Where(m => m.Contains(id)), Is.Empty, "no mount of the container may remain");
+            Assert.That(Leftovers.MountsUnder(_docker.StateDir).Where(m => m.Contains(id)), Is.Empty, "no mount of the container may remain");
         }
         finally { Remove(id); }
     }
@@ -217,8 +155,5 @@ public sealed class DockerTests
         finally { Remove(name); }
     }
 
-    List<string> StagingsOf(string id) =>
-        Directory.Exists(_state)
-            ? Directory.EnumerateDirectories(_state, id, SearchOption.AllDirectories).ToList()
-            : [];
+    List<string> StagingsOf(string id) => _docker.StagingsOf(id);
 }
