@@ -110,7 +110,7 @@ else
     runtime=$(command -v runsc || command -v runc || command -v crun || true)
     [ -n "$runtime" ] || die "no runtime found (runsc, runc or crun); install one or drop --no-deps"
     args=""
-    # Debian's 2022 runsc cannot start with networking on recent kernels (DESIGN.md): give it --network=none.
+    # Debian's 2022 runsc cannot start with networking on recent kernels (docs/DESIGN.md): give it --network=none.
     case "$(basename "$runtime")" in runsc*) args=', "runtimeArgs": ["--network=none"]' ;; esac
     mkdir -p "$(dirname "$config")"
     tmp="$config.tmp.$$"

@@ -131,11 +131,9 @@ public sealed class DockerTests
             Snapshot.WaitFor(() => !Leftovers.ProcessesMentioning(id).Any(), $"processes of {id} to exit", TimeSpan.FromSeconds(10));
             Assert.That(StagingsOf(id), Is.Empty, "the staging of a container whose start failed must go with it");
         }
-        finally
-        {
-            Remove(name);
-            if (id != null) Assert.That(Leftovers.ProcessesMentioning(id).Select(Leftovers.CommandLine), Is.Empty);
-        }
+        finally { Remove(name); }
+        Assert.That(Leftovers.ProcessesMentioning(id).Select(Leftovers.CommandLine), Is.Empty,
+            "processes of the container after docker rm");
     }
 
     void AssertRefused(string runtime, string archive, string message)

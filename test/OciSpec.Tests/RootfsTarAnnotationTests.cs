@@ -2,7 +2,7 @@ using Csshim.OciSpec;
 
 namespace Csshim.Tests;
 
-/// <summary>Which annotation names a container's archive: runsc's rules (FORMAT.md, runsc/specutils).</summary>
+/// <summary>Which annotation names a container's archive: runsc's rules (docs/FORMAT.md, runsc/specutils).</summary>
 public class RootfsTarAnnotationTests
 {
     private const string Bare = RootfsTarAnnotation.BaseKey;

@@ -2,7 +2,7 @@ using Csshim.OciSpec;
 
 namespace Csshim.Tests;
 
-/// <summary>Real invocations (DESIGN.md "How the clients call a runtime") split as the runtimes split them.</summary>
+/// <summary>Real invocations (the command lines of containerd-shim, Docker and conmon, docs/DESIGN.md) split as the runtimes split them.</summary>
 public class RuntimeCommandLineTests
 {
     private const string R = "/run/containerd/runc/default";

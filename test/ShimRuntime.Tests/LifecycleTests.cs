@@ -24,14 +24,14 @@ public class LifecycleTests(string runtime) : IntegrationFixture(runtime)
     {
         var shim = Shim();
         var bundle = NewBundle("shim", "sh", "-c", "echo changed > /tmp/x; exit 0");
-        var before = File.ReadAllText(bundle.ConfigPath);
+        var before = File.ReadAllBytes(bundle.ConfigPath);
         var run = RunOnce(shim, bundle);
 
         AssertSucceeded(run.Result, "csshim run");
         Assert.Multiple(() =>
         {
-            Assert.That(JToken.DeepEquals(bundle.ReadConfigFromDisk()["root"], JObject.Parse(before)["root"]), Is.True,
-                $"config.json root after run: {bundle.ReadConfigFromDisk()["root"]}");
+            Assert.That(File.ReadAllBytes(bundle.ConfigPath), Is.EqualTo(before),
+                $"config.json after run is not the bundle's own, byte for byte: {File.ReadAllText(bundle.ConfigPath)}");
             Assert.That(NewMounts(), Is.Empty, "staging mounts after run exited");
             Assert.That(StagedContainers(shim), Is.Empty, "staging dirs after run exited");
             Assert.That(File.Exists(Path.Combine(bundle.Rootfs, "tmp", "x")), Is.False,
@@ -76,9 +76,11 @@ public class LifecycleTests(string runtime) : IntegrationFixture(runtime)
         var steps = new Dictionary<string, CommandResult>();
         var states = new Dictionary<string, JObject>();
         var pidFile = Path.Combine(bundle.Dir, "init.pid");
+        var originalConfig = File.ReadAllBytes(bundle.ConfigPath);
 
         steps["create"] = cli.Run("create", "--bundle", bundle.Dir, "--pid-file", pidFile, id);
         AssertSucceeded(steps["create"], $"{cli.Label} create");
+        if (cli.IsShim) AssertConfigChangedOnlyAsDocumented(cli, originalConfig, File.ReadAllBytes(bundle.ConfigPath));
         Assert.That(File.Exists(pidFile), Is.True, $"{cli.Label}: create wrote no pid file");
         states["created"] = StateOf(cli, id, bundle);
         Assert.That((int?)states["created"]["pid"], Is.EqualTo(ContainerExit.ReadPidFile(pidFile)),
@@ -111,10 +113,51 @@ public class LifecycleTests(string runtime) : IntegrationFixture(runtime)
         {
             Assert.That(NewMounts(), Is.Empty, "csshim: staging mounts after delete");
             Assert.That(StagedContainers(cli), Is.Empty, "csshim: staging dirs after delete");
-            Assert.That((string?)bundle.ReadConfigFromDisk()["root"]?["path"], Is.EqualTo("rootfs"),
-                "csshim: config.json root.path after delete");
+            Assert.That(File.ReadAllBytes(bundle.ConfigPath), Is.EqualTo(originalConfig),
+                $"csshim: config.json after delete is not the bundle's own, byte for byte: {File.ReadAllText(bundle.ConfigPath)}");
         }
         return new LifecycleRun(id, steps, states, psCount, steps["exec"].ExitCode);
+    }
+
+    /// <summary>
+    /// config.json while csshim has the container staged: the bundle's own in every field but those csshim documents
+    /// changing — root.path (its overlay, under its state dir), its own dev.csshim.* annotations, and the
+    /// dev.gvisor.tar.rootfs.upper* keys it removes once the archive is in the staged rootfs.
+    /// </summary>
+    private static void AssertConfigChangedOnlyAsDocumented(RuntimeCli cli, byte[] original, byte[] staged)
+    {
+        var bundles = ParseConfig(original);
+        var csshims = ParseConfig(staged);
+        var stagedRoot = (string?)csshims["root"]?["path"] ?? "";
+        // Not Assert.Multiple: the messages print the whole config, once is enough.
+        Assert.That(stagedRoot, Does.StartWith(cli.ShimStateDir + "/"), $"{cli.Label}: root.path after create");
+
+        (bundles["root"] as JObject)?.Remove("path");
+        (csshims["root"] as JObject)?.Remove("path");
+        RemoveAnnotations(bundles, key => key == TarAnnotation || key.StartsWith(TarAnnotation + ".", StringComparison.Ordinal));
+        RemoveAnnotations(csshims, OutputNormalizer.IsCsshimAnnotation);
+        Assert.That(JToken.DeepEquals(csshims, bundles), Is.True,
+            $"{cli.Label}: config.json after create differs from the bundle's beyond root.path and csshim's annotations\n" +
+            $"bundle's: {bundles}\nafter create: {csshims}");
+    }
+
+    private const string TarAnnotation = "dev.gvisor.tar.rootfs.upper";
+
+    /// <summary>As it is on disk: no date parsing, which would turn a date-like annotation into another string.</summary>
+    private static JObject ParseConfig(byte[] json)
+    {
+        using var reader = new Newtonsoft.Json.JsonTextReader(new StringReader(System.Text.Encoding.UTF8.GetString(json)))
+            { DateParseHandling = Newtonsoft.Json.DateParseHandling.None };
+        return JObject.Load(reader);
+    }
+
+    /// <summary>Removes the matching annotations, and the annotations object itself once it is empty.</summary>
+    private static void RemoveAnnotations(JObject config, Func<string, bool> match)
+    {
+        if (config["annotations"] is not JObject annotations) return;
+        foreach (var key in annotations.Properties().Select(p => p.Name).Where(match).ToList())
+            annotations.Remove(key);
+        if (!annotations.HasValues) config.Remove("annotations");
     }
 
     /// <summary>`state` as JSON, with what is per-container checked here and the rest left for comparison.</summary>

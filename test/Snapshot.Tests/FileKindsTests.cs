@@ -45,7 +45,7 @@ public class FileKindsTests(string runtime, string mode) : SnapshotFixture(runti
         Delete(restored);
     }
 
-    /// <summary>A FIFO the container makes is part of its rootfs changes (FORMAT.md: FIFOs are written and read).</summary>
+    /// <summary>A FIFO the container makes is part of its rootfs changes (docs/FORMAT.md: FIFOs are written and read).</summary>
     [Test]
     public void Fifo_SurvivesARoundTrip()
     {

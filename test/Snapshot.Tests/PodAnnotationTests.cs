@@ -1,7 +1,7 @@
 namespace Csshim.Snapshot.Tests;
 
 /// <summary>
-/// Pod annotations as runsc reads them (FORMAT.md): with a container name only dev.gvisor.tar.rootfs.upper.NAME
+/// Pod annotations as runsc reads them (docs/FORMAT.md): with a container name only dev.gvisor.tar.rootfs.upper.NAME
 /// counts (the pod's annotations reach every container, so each spec carries every per-name key and maybe the
 /// bare one); CRI-O's name key is honoured too; a pod member without a name restores nothing.
 /// </summary>

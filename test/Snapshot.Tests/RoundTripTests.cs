@@ -1,7 +1,7 @@
 namespace Csshim.Snapshot.Tests;
 
 /// <summary>
-/// The documented flow (issue 4, README): a container writes /dir/file, `csshim tar rootfs-upper` snapshots it
+/// The documented flow (README): a container writes /dir/file, `csshim tar rootfs-upper` snapshots it
 /// while it runs, and a new container started with dev.gvisor.tar.rootfs.upper prints the file back.
 /// </summary>
 [PerRuntimeAndMode]

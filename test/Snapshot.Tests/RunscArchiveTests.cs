@@ -1,7 +1,7 @@
 namespace Csshim.Snapshot.Tests;
 
 /// <summary>
-/// An archive as runsc writes it (FORMAT.md), built here with System.Formats.Tar, restores through csshim; and a
+/// An archive as runsc writes it (docs/FORMAT.md), built here with System.Formats.Tar, restores through csshim; and a
 /// snapshot of the restored container carries both the restored changes and the new ones.
 /// </summary>
 [PerRuntimeAndMode]

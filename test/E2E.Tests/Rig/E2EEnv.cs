@@ -5,7 +5,7 @@ public static class E2EEnv
 {
     public static string RepoRoot => global::Csshim.Tests.Rig.RepoRoot.Path;
 
-    /// <summary>The csshim binary under test: CSSHIM_BIN, else the published artifact, else the lead's dev build.</summary>
+    /// <summary>The csshim binary under test: CSSHIM_BIN, else test.sh's published artifact.</summary>
     public static string? Csshim { get; } = FindCsshim();
 
     public static string Docker26Dir => Path.Combine(RepoRoot, ".tools", "docker26");

@@ -2,7 +2,7 @@ namespace Csshim.Tests.Rig;
 
 /// <summary>
 /// Mounts that belong to one test: those whose mount point or mount line (e.g. an overlay's lowerdir) names the
-/// test's temp dir. Other agents mount and unmount on this machine at the same time, so the whole table is
+/// test's temp dir. Other test runs and container engines mount and unmount on the same machine at the same time, so the whole table is
 /// no measure. What is new after the test is a leak: it is detached (so one test cannot poison the next) and
 /// reported.
 /// </summary>

@@ -55,4 +55,7 @@ public sealed class RuntimeCli
     public CommandResult RunTimed(TimeSpan timeout, params string[] args) => ProcessRunner.Run(Exe, Args(args), timeout);
 
     public RunningCommand Start(params string[] args) => RunningCommand.Start(Exe, Args(args));
+
+    /// <summary>Started for a test that must see how the process ended (its raw wait status).</summary>
+    public SpawnedCommand Spawn(params string[] args) => SpawnedCommand.Start(Exe, Args(args));
 }

@@ -4,7 +4,7 @@ using System.Text;
 namespace Csshim.Snapshot.Tests.Support;
 
 /// <summary>
-/// Builds an archive the way FORMAT.md says runsc writes one (Go's archive/tar): USTAR headers, a PAX header only
+/// Builds an archive the way docs/FORMAT.md says runsc writes one (Go's archive/tar): USTAR headers, a PAX header only
 /// where a record needs it (xattrs), names rooted at `./` with directories ending in `/`, the root `./` first,
 /// whole-second mtimes, whiteouts as char 0/0 mode 0, opaque dirs as SCHILY.xattr.trusted.overlay.opaque=y.
 /// Written with System.Formats.Tar so the fixture does not come from csshim's own writer.

@@ -11,7 +11,7 @@ public abstract class SnapshotFixture(string runtime, string mode) : Integration
 {
     public const string UpperKey = "dev.gvisor.tar.rootfs.upper";
     public const string AllowFlag = "--allow-rootfs-tar-annotation";
-    /// <summary>The change: /dir/file with "hello world".</summary>
+    /// <summary>The README's example change: /dir/file with "hello world".</summary>
     protected const string WriteHello = "mkdir -p /dir && echo hello world > /dir/file";
 
     protected RuntimeCli Cli { get; private set; } = null!;
@@ -150,6 +150,6 @@ public abstract class SnapshotFixture(string runtime, string mode) : Integration
         return archive;
     }
 
-    /// <summary>The flow: a container writes /dir/file and is snapshotted while it runs.</summary>
+    /// <summary>The README's flow: a container writes /dir/file and is snapshotted while it runs.</summary>
     protected string HelloWorldSnapshot(string name = "snap.tar", params string[] flags) => SnapshotAfter(WriteHello, name, flags);
 }
