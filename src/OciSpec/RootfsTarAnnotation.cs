@@ -1,6 +1,6 @@
 namespace Csshim.OciSpec;
 
-/// <summary>The annotation that names a rootfs upper archive, chosen by runsc's rules (FORMAT.md).</summary>
+/// <summary>The annotation that names a rootfs upper archive, chosen by runsc's rules (docs/FORMAT.md).</summary>
 /// <remarks>
 /// runsc (runsc/specutils): the container name is io.kubernetes.cri.container-name, renamed by the first
 /// `dev.gvisor.container-name-remap.*` annotation whose value is "NAME=NEW" (runsc takes whichever its map
