@@ -238,6 +238,29 @@ public sealed class ContainerdTests
         Assert.That(Leftovers.MountsUnder(_state), Is.Empty, "a refused create must unwind its mounts");
     }
 
+    /// <summary>A new task of the same container (ctr's equivalent of a restart) runs on the same snapshotter layer,
+    /// which csshim restored in place: the restored file as the first task changed it and its writes are kept.</summary>
+    [TestCase("runsc-env")]
+    [TestCase("runc-wrapper")]
+    public void ANewTaskKeepsTheRestoredFilesAndTheWrites(string variant)
+    {
+        var snap = SnapshotOf(variant);
+        var id = NewId("t");
+        try
+        {
+            Ctr("container", "create", "--runc-binary", _variants[variant].Binary, "--annotation", "dev.gvisor.tar.rootfs.upper=" + snap,
+                Image, id, "sleep", "1000").MustSucceed();
+            Ctr("task", "start", "-d", id).MustSucceed();
+            Ctr("task", "exec", "--exec-id", NewId("x"), id, "sh", "-c", "echo changed > /dir/file; echo new > /later").MustSucceed();
+            Ctr("task", "kill", "-s", "KILL", id).MustSucceed();
+            Snapshot.WaitFor(() => Ctr("task", "rm", id).ExitCode == 0, $"task {id} to be removable");
+            Ctr("task", "start", "-d", id).MustSucceed();
+            var r = Ctr("task", "exec", "--exec-id", NewId("x"), id, "cat", "/dir/file", "/later");
+            Assert.That(r.Stdout, Is.EqualTo("changed\nnew\n"), "in the second task: " + r);
+        }
+        finally { RemoveContainer(id); }
+    }
+
     List<string> StagingsOf(string id) =>
         Directory.EnumerateDirectories(_state, id, SearchOption.AllDirectories).ToList();
 }

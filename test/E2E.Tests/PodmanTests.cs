@@ -188,6 +188,31 @@ public sealed class PodmanTests
         Assert.That(Leftovers.MountsUnder(_state), Is.Empty, "a refused create must unwind its mounts");
     }
 
+    /// <summary>podman's rootfs is an overlay of its storage, so csshim restores in place: `podman restart` (delete +
+    /// create through conmon) keeps the restored file as the container changed it and the container's own writes.</summary>
+    [TestCase("runsc-wrapper")]
+    [TestCase("runc-wrapper")]
+    public void RestartKeepsTheRestoredFilesAndTheWrites(string variant)
+    {
+        var writer = StartWriter(variant);
+        var snap = _dir.Sub($"restart-{variant}.tar");
+        var v = _variants[variant];
+        Cmd.Run(_csshim, [.. v.TarArgs, "tar", "rootfs-upper", "--file", snap, writer], v.TarEnv).MustSucceed();
+        Remove(variant, writer);
+
+        var id = PodmanWith(variant, ["run", "-d", .. RunFlags, "--annotation", "dev.gvisor.tar.rootfs.upper=" + snap,
+            Image, "sleep", "1000"]).MustSucceed().Stdout.Trim();
+        _ids.Add(id);
+        try
+        {
+            PodmanWith(variant, "exec", id, "sh", "-c", "echo changed > /dir/file; echo new > /later").MustSucceed();
+            PodmanWith(variant, "restart", "-t", "1", id).MustSucceed();
+            Assert.That(PodmanWith(variant, "exec", id, "cat", "/dir/file", "/later").Stdout, Is.EqualTo("changed\nnew\n"),
+                "after podman restart");
+        }
+        finally { Remove(variant, id); }
+    }
+
     List<string> StagingsOf(string id) =>
         Directory.EnumerateDirectories(_state, id, SearchOption.AllDirectories).ToList();
 }
