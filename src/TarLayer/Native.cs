@@ -6,10 +6,12 @@ namespace Csshim.TarLayer;
 /// <summary>File metadata from statx, never following a final symlink.</summary>
 internal readonly record struct FileStat(
     uint Mode, uint Uid, uint Gid, uint NLink, ulong Ino, long Size,
-    long MtimeSec, uint MtimeNsec, uint RdevMajor, uint RdevMinor, uint DevMajor, uint DevMinor)
+    long MtimeSec, uint MtimeNsec, uint RdevMajor, uint RdevMinor, uint DevMajor, uint DevMinor, ulong MountId)
 {
     public uint Type => Mode & Native.S_IFMT;
     public uint Perm => Mode & 0xFFF;
+    /// <summary>Same inode: what a directory reopened by path is checked against.</summary>
+    public bool SameNode(in FileStat other) => Ino == other.Ino && DevMajor == other.DevMajor && DevMinor == other.DevMinor;
 }
 
 /// <summary>
@@ -24,8 +26,10 @@ internal static unsafe partial class Native
         O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_PATH = 0x200000, O_NOATIME = 0x40000;
     public const int AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200, AT_EMPTY_PATH = 0x1000;
     public const int ENOENT = 2, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, ENOSPC = 28, ELOOP = 40, ENOSYS = 38,
-        EXDEV = 18, EDQUOT = 122, ENODATA = 61, ERANGE = 34, EPERM = 1, EINTR = 4, E2BIG = 7, ENAMETOOLONG = 36;
-    public const ulong RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_IN_ROOT = 0x10;
+        EXDEV = 18, EDQUOT = 122, ENODATA = 61, ERANGE = 34, EPERM = 1, EINTR = 4, E2BIG = 7, ENAMETOOLONG = 36,
+        ENXIO = 6, EINVAL = 22, EOPNOTSUPP = 95;
+    public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_BENEATH = 0x08;
+    const uint STATX_BASIC_STATS = 0x7ff, STATX_MNT_ID = 0x1000;
     const long SYS_openat2 = 437;
     const long UTIME_OMIT = (1L << 30) - 2;
 
@@ -64,6 +68,10 @@ internal static unsafe partial class Native
     [LibraryImport("libc", SetLastError = true)] private static partial int closedir(nint dir);
     [LibraryImport("libc", SetLastError = true)] private static partial void rewinddir(nint dir);
     [LibraryImport("libc", SetLastError = true)] private static partial int dup(int fd);
+    [LibraryImport("libc", SetLastError = true)] private static partial int fremovexattr(int fd, byte* name);
+    [LibraryImport("libc", SetLastError = true)] private static partial int lremovexattr(byte* path, byte* name);
+    [LibraryImport("libc")] private static partial uint geteuid();
+    [LibraryImport("libc")] private static partial uint getegid();
 
     public static int Errno => Marshal.GetLastPInvokeError();
 
@@ -91,6 +99,8 @@ internal static unsafe partial class Native
 
     public static void Close(int fd) { if (fd >= 0) close(fd); }
     public static int Dup(int fd) => dup(fd);
+    public static uint EffectiveUid => geteuid();
+    public static uint EffectiveGid => getegid();
 
     public static int Read(int fd, Span<byte> buf)
     {
@@ -169,47 +179,55 @@ internal static unsafe partial class Native
         return futimens(fd, ts);
     }
 
-    /// <summary>Names of all xattrs (raw strings); empty when none or the file vanished.</summary>
-    public static List<string> ListXattr(int fd, string? path)
+    /// <summary>Names of all xattrs (raw strings) of fd, or of path (not following a final symlink) when fd is -1. Returns errno (0 on success).</summary>
+    public static int ListXattr(int fd, string? path, out List<string> names)
     {
-        var result = new List<string>();
-        var zp = Z(path ?? "");
-        fixed (byte* p = zp)
-        {
-            var size = fd >= 0 ? flistxattr(fd, null, 0) : llistxattr(p, null, 0);
-            while (size > 0)
+        names = new List<string>();
+        fixed (byte* p = Z(path ?? ""))
+            while (true)
             {
+                var size = fd >= 0 ? flistxattr(fd, null, 0) : llistxattr(p, null, 0);
+                if (size < 0) return Errno;
+                if (size == 0) return 0;
                 var buf = new byte[size];
                 nint n;
                 fixed (byte* b = buf) n = fd >= 0 ? flistxattr(fd, b, (nuint)buf.Length) : llistxattr(p, b, (nuint)buf.Length);
-                if (n < 0 && Errno == ERANGE) { size = fd >= 0 ? flistxattr(fd, null, 0) : llistxattr(p, null, 0); continue; }
-                if (n <= 0) break;
+                if (n < 0 && Errno == ERANGE) continue; // grew between the two calls
+                if (n < 0) return Errno;
                 int start = 0;
                 for (int i = 0; i < n; i++)
-                    if (buf[i] == 0) { if (i > start) result.Add(Encoding.Latin1.GetString(buf, start, i - start)); start = i + 1; }
-                break;
+                    if (buf[i] == 0) { if (i > start) names.Add(Encoding.Latin1.GetString(buf, start, i - start)); start = i + 1; }
+                return 0;
             }
-        }
-        return result;
     }
 
-    /// <summary>Exact bytes of one xattr, or null when it is gone.</summary>
-    public static byte[]? GetXattr(int fd, string? path, string name)
+    /// <summary>Exact bytes of one xattr of fd (or of path when fd is -1). Returns errno (ENODATA when it is gone).</summary>
+    public static int GetXattr(int fd, string? path, string name, out byte[] value)
     {
+        value = [];
         fixed (byte* p = Z(path ?? "")) fixed (byte* n = Z(name))
             while (true)
             {
                 var size = fd >= 0 ? fgetxattr(fd, n, null, 0) : lgetxattr(p, n, null, 0);
-                if (size < 0) return null;
+                if (size < 0) return Errno;
                 var buf = new byte[size];
                 nint got;
                 fixed (byte* b = buf) got = fd >= 0 ? fgetxattr(fd, n, b, (nuint)buf.Length) : lgetxattr(p, n, b, (nuint)buf.Length);
                 if (got < 0 && Errno == ERANGE) continue;
-                if (got < 0) return null;
-                return got == size ? buf : buf[..(int)got];
+                if (got < 0) return Errno;
+                value = got == size ? buf : buf[..(int)got];
+                return 0;
             }
     }
 
+    /// <summary>Remove one xattr of fd (or of path when fd is -1, not following a final symlink).</summary>
+    public static int RemoveXattr(int fd, string? path, string name)
+    {
+        fixed (byte* p = Z(path ?? "")) fixed (byte* n = Z(name))
+            return fd >= 0 ? fremovexattr(fd, n) : lremovexattr(p, n);
+    }
+
+    /// <summary>Target of a symlink; null with errno set (EINVAL: not a symlink).</summary>
     public static string? ReadLinkAt(int dirfd, string name)
     {
         var buf = new byte[4097];
@@ -225,39 +243,43 @@ internal static unsafe partial class Native
     {
         var buf = stackalloc byte[256];
         int rc;
-        if (name.Length == 0) { byte empty = 0; rc = statx(dirfd, &empty, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, 0x7ff, buf); }
-        else fixed (byte* p = Z(name)) rc = statx(dirfd, p, AT_SYMLINK_NOFOLLOW, 0x7ff, buf);
+        const uint mask = STATX_BASIC_STATS | STATX_MNT_ID;
+        if (name.Length == 0) { byte empty = 0; rc = statx(dirfd, &empty, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, mask, buf); }
+        else fixed (byte* p = Z(name)) rc = statx(dirfd, p, AT_SYMLINK_NOFOLLOW, mask, buf);
         if (rc != 0) { st = default; return Errno; }
         st = new FileStat(
             Mode: *(ushort*)(buf + 28), Uid: *(uint*)(buf + 20), Gid: *(uint*)(buf + 24), NLink: *(uint*)(buf + 16),
             Ino: *(ulong*)(buf + 32), Size: *(long*)(buf + 40),
             MtimeSec: *(long*)(buf + 112), MtimeNsec: *(uint*)(buf + 120),
             RdevMajor: *(uint*)(buf + 128), RdevMinor: *(uint*)(buf + 132),
-            DevMajor: *(uint*)(buf + 136), DevMinor: *(uint*)(buf + 140));
+            DevMajor: *(uint*)(buf + 136), DevMinor: *(uint*)(buf + 140), MountId: *(ulong*)(buf + 144));
         return 0;
     }
 
-    /// <summary>Directory entries (raw names, d_type) of an open directory; the fd is consumed.</summary>
-    public static List<(string Name, byte DType)> ReadDir(int fd)
+    /// <summary>Directory entries (raw names, d_type) of the directory open at fd, which stays open. Returns errno (0 on success).</summary>
+    public static int ReadDir(int fd, out List<(string Name, byte DType)> entries)
     {
-        var list = new List<(string, byte)>();
-        var dir = fdopendir(fd);
-        if (dir == 0) { close(fd); return list; }
+        entries = new List<(string, byte)>();
+        // closedir closes the fd it was given: hand it a duplicate.
+        int own = dup(fd);
+        if (own < 0) return Errno;
+        var dir = fdopendir(own);
+        if (dir == 0) { int err = Errno; close(own); return err; }
         try
         {
             rewinddir(dir); // a dup'ed fd shares its offset with the original
             while (true)
             {
+                // LibraryImport clears errno before the call, so NULL with errno 0 is the end of the directory.
                 var ent = (byte*)readdir(dir);
-                if (ent == null) break;
+                if (ent == null) return Errno;
                 var name = ent + 19;
                 int len = 0;
                 while (name[len] != 0) len++;
                 if (len == 1 && name[0] == '.' || len == 2 && name[0] == '.' && name[1] == '.') continue;
-                list.Add((Encoding.Latin1.GetString(name, len), ent[18]));
+                entries.Add((Encoding.Latin1.GetString(name, len), ent[18]));
             }
         }
         finally { closedir(dir); }
-        return list;
     }
 }

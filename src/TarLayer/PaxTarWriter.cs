@@ -192,25 +192,25 @@ internal sealed class PaxTarWriter : IDisposable
         if (pad > 0) Reserve(pad);
     }
 
-    /// <summary>Exactly `size` bytes of file data from fd: a file that shrank is zero-filled, one that grew is cut.</summary>
-    public void WriteFileData(int fd, long size)
+    /// <summary>
+    /// File data from fd for a header that declared `size`: a file that grew meanwhile is cut there (a consistent
+    /// prefix). Returns 0, or the errno of a failed read; `copied` below `size` means the file ended early (it shrank),
+    /// and then the archive is unusable: the caller must fail the snapshot.
+    /// </summary>
+    public int WriteFileData(int fd, long size, out long copied)
     {
-        long left = size;
-        bool eof = false;
-        while (left > 0)
+        copied = 0;
+        while (copied < size)
         {
             if (_len == _buf.Length) Flush();
-            int room = (int)Math.Min(left, _buf.Length - _len);
-            int n = 0;
-            if (!eof)
-            {
-                n = Native.Read(fd, _buf.AsSpan(_len, room));
-                if (n <= 0) { eof = true; n = 0; }
-            }
-            if (eof) { _buf.AsSpan(_len, room).Clear(); n = room; }
-            _len += n; left -= n;
+            int room = (int)Math.Min(size - copied, _buf.Length - _len);
+            int n = Native.Read(fd, _buf.AsSpan(_len, room));
+            if (n < 0) return Native.Errno;
+            if (n == 0) return 0;
+            _len += n; copied += n;
         }
         Pad(size);
+        return 0;
     }
 
     /// <summary>Data from memory (tests, fixtures).</summary>

@@ -1,73 +1,195 @@
 namespace Csshim.TarLayer;
 
 /// <summary>
-/// Walks an overlay upper directory (possibly live) with directory fds and writes runsc's layout:
-/// "./" first, parents before children, "dir/" names, hard links to the first path, whiteouts as
-/// their own char 0/0 entries. Anything that vanishes mid-walk is skipped.
+/// Walks an overlay upper directory (possibly live) and writes runsc's layout: "./" first, parents before children,
+/// siblings sorted, "dir/" names, hard links to the first path, whiteouts as their own char 0/0 entries.
+/// A snapshot is complete or it fails with SnapshotFailedException naming the path: any error opening, reading or
+/// listing a node fails it. Only a node that vanished since its directory was read is left out (a live container
+/// deleted it), and a node whose type changed meanwhile is archived as what it now is.
+/// The walk holds the upper root and the directory being read, not one fd per level: returning to a parent
+/// reopens it from the root by its path (no symlink followed) and checks that it is still the same directory, so
+/// how deep a tree can be is bounded by PATH_MAX, not by RLIMIT_NOFILE.
 /// </summary>
-internal sealed class Snapshotter
+internal sealed class Snapshotter(PaxTarWriter writer)
 {
-    readonly PaxTarWriter _writer;
+    const byte DT_DIR = 4, DT_REG = 8;
+    const int O_NONBLOCK = 0x800, O_NOCTTY = 0x100;
+    // A live container could keep swapping a node; past this many type changes the snapshot gives up on it.
+    const int TypeChangesTolerated = 4;
     readonly Dictionary<(uint, uint, ulong), string> _firstPath = new();
+    int _root = -1, _cur = -1;
 
-    public Snapshotter(PaxTarWriter writer) => _writer = writer;
+    /// <summary>A directory being walked: its archive name ("./a/b/"), its identity, the children still to visit.</summary>
+    sealed class Frame(string name, FileStat stat, List<(string Name, byte DType)> children)
+    {
+        public string Name { get; } = name;
+        public FileStat Stat { get; } = stat;
+        public List<(string Name, byte DType)> Children { get; } = children;
+        public int Next { get; set; }
+        /// <summary>The path below the upper root: "a/b", "" for the root.</summary>
+        public string Rel => Name.Length <= 2 ? "" : Name[2..^1];
+    }
 
     public void Run(string upperDir)
     {
-        int root = Native.OpenAt(-100, TarEntry.Raw(upperDir), Native.O_RDONLY | Native.O_DIRECTORY);
-        if (root < 0) throw new IOException($"cannot open upper directory '{upperDir}': {Native.ErrText(Native.Errno)}");
-        try
+        _root = Native.OpenAt(-100, TarEntry.Raw(upperDir), Native.O_RDONLY | Native.O_DIRECTORY);
+        if (_root < 0) throw Failed("./", $"cannot open upper directory '{upperDir}': {Native.ErrText(Native.Errno)}");
+        _cur = _root;
+        try { Walk(Enter(_root, "./")); }
+        finally
         {
-            if (Native.LStatAt(root, "", out var st) != 0) throw new IOException($"cannot stat '{upperDir}': {Native.ErrText(Native.Errno)}");
-            _writer.WriteHeader(Entry(TarEntryType.Directory, "./", st, Xattrs(root, null)));
-            WalkChildren(root, "./");
+            Use(_root);
+            Native.Close(_root);
         }
-        finally { Native.Close(root); }
     }
 
-    void WalkChildren(int dirfd, string prefix)
+    void Walk(Frame top)
     {
-        var children = Native.ReadDir(Native.Dup(dirfd));
-        children.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
-        foreach (var (name, dtype) in children)
+        var stack = new Stack<Frame>();
+        stack.Push(top);
+        var current = top; // the frame whose directory _cur is
+        while (stack.TryPeek(out var frame))
         {
-            var path = prefix + name;
-            // d_type saves an lstat for the common cases; both helpers re-check the type on the open fd.
-            if (dtype == DT_REG) { WriteFile(dirfd, name, path); continue; }
-            if (dtype == DT_DIR) { WriteDirectory(dirfd, name, path); continue; }
-            if (Native.LStatAt(dirfd, name, out var st) != 0) continue; // vanished
-            switch (st.Type)
+            if (frame.Next == frame.Children.Count) { stack.Pop(); continue; }
+            if (!ReferenceEquals(frame, current)) { Use(Reopen(frame)); current = frame; }
+            var (name, dtype) = frame.Children[frame.Next++];
+            if (Visit(name, frame.Name + name, dtype) is { } child)
             {
-                case Native.S_IFDIR: WriteDirectory(dirfd, name, path); break;
-                case Native.S_IFREG: WriteFile(dirfd, name, path); break;
-                case Native.S_IFLNK:
-                    var target = Native.ReadLinkAt(dirfd, name);
-                    if (target == null) continue;
-                    WriteNode(TarEntryType.Symlink, dirfd, name, path, st, target);
-                    break;
-                case Native.S_IFCHR:
-                    // overlayfs links every whiteout to one shared inode: never a hard link.
-                    if (st.RdevMajor == 0 && st.RdevMinor == 0) _writer.WriteHeader(Entry(TarEntryType.CharDevice, path, st, Xattrs(-1, $"/proc/self/fd/{dirfd}/{name}")));
-                    else WriteNode(TarEntryType.CharDevice, dirfd, name, path, st, "");
-                    break;
-                case Native.S_IFBLK: WriteNode(TarEntryType.BlockDevice, dirfd, name, path, st, ""); break;
-                case Native.S_IFIFO: WriteNode(TarEntryType.Fifo, dirfd, name, path, st, ""); break;
-                default: break; // sockets are skipped, as tar(1) and runsc do
+                stack.Push(child);
+                current = child;
             }
         }
     }
 
-    void WriteDirectory(int dirfd, string name, string path)
+    /// <summary>Make fd the current directory, closing the previous one (the root stays open).</summary>
+    void Use(int fd)
     {
-        int fd = Native.OpenAt(dirfd, name, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW);
-        if (fd < 0) return; // vanished or replaced by a non-directory
-        try
+        if (_cur != _root && _cur != fd) Native.Close(_cur);
+        _cur = fd;
+    }
+
+    int Reopen(Frame frame)
+    {
+        if (frame.Rel.Length == 0) return _root;
+        int fd = BeneathPath.OpenDir(_root, frame.Rel, sameMount: false, out int err);
+        if (fd < 0 && err is not (Native.ENOENT or Native.ENOTDIR or Native.ELOOP)) throw Failed(frame.Name, "reopen", err);
+        if (fd >= 0 && Native.LStatAt(fd, "", out var st) is var serr && (serr != 0 || !st.SameNode(frame.Stat)))
         {
-            if (Native.LStatAt(fd, "", out var st) != 0) return;
-            _writer.WriteHeader(Entry(TarEntryType.Directory, path + "/", st, Xattrs(fd, null)));
-            WalkChildren(fd, path + "/");
+            Native.Close(fd);
+            if (serr != 0) throw Failed(frame.Name, "stat", serr);
+            fd = -1;
         }
-        finally { Native.Close(fd); }
+        if (fd < 0) throw Failed(frame.Name, "the directory was moved or replaced while the snapshot walked it");
+        return fd;
+    }
+
+    /// <summary>Archive one child of the current directory; a directory becomes the new current one and is returned.</summary>
+    Frame? Visit(string name, string path, byte dtype)
+    {
+        uint type = dtype switch { DT_DIR => Native.S_IFDIR, DT_REG => Native.S_IFREG, _ => 0 };
+        for (int attempt = 0; attempt < TypeChangesTolerated; attempt++)
+        {
+            if (type == Native.S_IFDIR)
+            {
+                int fd = Native.OpenAt(_cur, name, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW);
+                if (fd >= 0) return EnterChild(fd, path + "/");
+                int err = Native.Errno;
+                if (err == Native.ENOENT) return null;
+                if (err is not (Native.ENOTDIR or Native.ELOOP)) throw Failed(path + "/", "open", err);
+            }
+            else if (type == Native.S_IFREG)
+            {
+                // O_NONBLOCK|O_NOCTTY: if a live container swapped the file for a FIFO or a tty, open must not hang or adopt it.
+                int fd = Native.OpenAt(_cur, name, Native.O_RDONLY | Native.O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+                if (fd < 0)
+                {
+                    int err = Native.Errno;
+                    if (err == Native.ENOENT) return null;
+                    if (err is not (Native.ELOOP or Native.ENXIO)) throw Failed(path, "open", err); // ENXIO: now a socket
+                }
+                else if (Native.LStatAt(fd, "", out var st) is var serr and not 0) { Native.Close(fd); throw Failed(path, "stat", serr); }
+                else if (st.Type == Native.S_IFDIR) return EnterChild(fd, path + "/");
+                else if (st.Type == Native.S_IFREG)
+                {
+                    try { WriteFile(fd, path, st); }
+                    finally { Native.Close(fd); }
+                    return null;
+                }
+                else Native.Close(fd);
+            }
+            else
+            {
+                int err = Native.LStatAt(_cur, name, out var st);
+                if (err == Native.ENOENT) return null;
+                if (err != 0) throw Failed(path, "stat", err);
+                if (st.Type is Native.S_IFDIR or Native.S_IFREG) { type = st.Type; continue; }
+                if (WriteNode(name, path, st)) return null;
+            }
+            type = 0; // its type changed since readdir: look again
+        }
+        throw Failed(path, "its type kept changing while the snapshot read it");
+    }
+
+    Frame EnterChild(int fd, string name)
+    {
+        Use(fd);
+        return Enter(fd, name);
+    }
+
+    /// <summary>Header and children of the directory open at fd.</summary>
+    Frame Enter(int fd, string name)
+    {
+        if (Native.LStatAt(fd, "", out var st) is var err and not 0) throw Failed(name, "stat", err);
+        Emit(Entry(TarEntryType.Directory, name, st, Xattrs(fd, null, name)!));
+        if ((err = Native.ReadDir(fd, out var children)) != 0) throw Failed(name, "readdir", err);
+        children.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        return new Frame(name, st, children);
+    }
+
+    void WriteFile(int fd, string path, FileStat st)
+    {
+        if (TryHardLink(path, st)) return;
+        var e = Entry(TarEntryType.File, path, st, Xattrs(fd, null, path)!);
+        e.Size = st.Size;
+        Emit(e);
+        // The header's size is binding: a file that grew is cut there; one that shrank cannot fill it truthfully.
+        if (writer.WriteFileData(fd, st.Size, out var copied) is var err and not 0) throw Failed(path, "read", err);
+        if (copied < st.Size) throw Failed(path, $"the file shrank while it was read ({copied} of the {st.Size} bytes its header declares)");
+    }
+
+    /// <summary>A symlink, FIFO or device (sockets are skipped, as tar(1) and runsc do). False when it is no longer a symlink.</summary>
+    bool WriteNode(string name, string path, FileStat st)
+    {
+        var link = "";
+        if (st.Type == Native.S_IFLNK)
+        {
+            var target = Native.ReadLinkAt(_cur, name);
+            if (target == null)
+            {
+                int err = Native.Errno;
+                if (err == Native.EINVAL) return false;
+                if (err == Native.ENOENT) return true;
+                throw Failed(path, "readlink", err);
+            }
+            link = target;
+        }
+        TarEntryType? type = st.Type switch
+        {
+            Native.S_IFLNK => TarEntryType.Symlink,
+            Native.S_IFCHR => TarEntryType.CharDevice,
+            Native.S_IFBLK => TarEntryType.BlockDevice,
+            Native.S_IFIFO => TarEntryType.Fifo,
+            _ => null,
+        };
+        if (type == null) return true;
+        // overlayfs links every whiteout to one shared inode: never a hard link.
+        bool whiteout = type == TarEntryType.CharDevice && st.RdevMajor == 0 && st.RdevMinor == 0;
+        if (!whiteout && type != TarEntryType.Symlink && TryHardLink(path, st)) return true;
+        if (Xattrs(-1, $"/proc/self/fd/{_cur}/{name}", path) is not { } xattrs) return true; // vanished
+        var e = Entry(type.Value, path, st, xattrs);
+        e.LinkName = link;
+        Emit(e);
+        return true;
     }
 
     bool TryHardLink(string path, FileStat st)
@@ -76,7 +198,7 @@ internal sealed class Snapshotter
         var key = (st.DevMajor, st.DevMinor, st.Ino);
         if (_firstPath.TryGetValue(key, out var first))
         {
-            _writer.WriteHeader(new TarEntry
+            Emit(new TarEntry
             {
                 Type = TarEntryType.HardLink, Name = path, LinkName = first, Mode = st.Perm,
                 Uid = st.Uid, Gid = st.Gid, MtimeSec = st.MtimeSec, MtimeNsec = st.MtimeNsec,
@@ -87,33 +209,12 @@ internal sealed class Snapshotter
         return false;
     }
 
-    const byte DT_DIR = 4, DT_REG = 8;
-    const int O_NONBLOCK = 0x800;
-
-    void WriteFile(int dirfd, string name, string path)
+    /// <summary>Names of PATH_MAX and beyond cannot be restored (kernel path calls, runsc's reader): refuse them here.</summary>
+    void Emit(TarEntry e)
     {
-        // O_NONBLOCK: if a live container swapped the file for a FIFO, open must not hang.
-        int fd = Native.OpenAt(dirfd, name, Native.O_RDONLY | Native.O_NOFOLLOW | O_NONBLOCK);
-        if (fd < 0) return; // vanished (or swapped for a symlink) since readdir
-        try
-        {
-            if (Native.LStatAt(fd, "", out var st) != 0 || st.Type != Native.S_IFREG) return;
-            if (TryHardLink(path, st)) return;
-            var e = Entry(TarEntryType.File, path, st, Xattrs(fd, null));
-            e.Size = st.Size;
-            _writer.WriteHeader(e);
-            // The header's size is binding even if a live container grows or truncates the file now.
-            _writer.WriteFileData(fd, st.Size);
-        }
-        finally { Native.Close(fd); }
-    }
-
-    void WriteNode(TarEntryType type, int dirfd, string name, string path, FileStat st, string link)
-    {
-        if (type != TarEntryType.Symlink && TryHardLink(path, st)) return;
-        var e = Entry(type, path, st, Xattrs(-1, $"/proc/self/fd/{dirfd}/{name}"));
-        e.LinkName = link;
-        _writer.WriteHeader(e);
+        if (e.Name.Length >= EntryPath.PathMax)
+            throw Failed(e.Name, $"the path exceeds PATH_MAX ({EntryPath.PathMax} bytes), which no restore can create");
+        writer.WriteHeader(e);
     }
 
     static TarEntry Entry(TarEntryType type, string name, FileStat st, List<KeyValuePair<string, byte[]>> xattrs)
@@ -129,21 +230,33 @@ internal sealed class Snapshotter
     }
 
     /// <summary>
-    /// All xattrs but overlayfs's private ones, raw, except ACLs (runsc's unpadded base64). Names with '=' and empty values cannot be
-    /// PAX records (an empty PAX value means "unset"), so they are skipped as runsc does.
+    /// The xattrs of fd (or of path, not following a final symlink), raw, except ACLs (runsc's unpadded base64), without
+    /// private ones (UpperXattrs). Names with '=' and empty values cannot be PAX records (an empty PAX value means
+    /// "unset"), so they are skipped as runsc does. Null when the node at path vanished.
     /// </summary>
-    static List<KeyValuePair<string, byte[]>> Xattrs(int fd, string? path)
+    static List<KeyValuePair<string, byte[]>>? Xattrs(int fd, string? path, string entryName)
     {
-        var list = new List<KeyValuePair<string, byte[]>>();
-        var names = Native.ListXattr(fd, path);
+        int err = Native.ListXattr(fd, path, out var names);
+        if (err == Native.ENOENT && path != null) return null;
+        if (err == Native.EOPNOTSUPP) return [];
+        if (err != 0) throw Failed(entryName, "listxattr", err);
         names.Sort(string.CompareOrdinal);
+        var list = new List<KeyValuePair<string, byte[]>>();
         foreach (var name in names)
         {
-            if (name.Contains('=') || OverlayXattrs.IsPrivate(name)) continue;
-            var value = Native.GetXattr(fd, path, name);
-            if (value == null || value.Length == 0) continue;
+            if (UpperXattrs.Unarchivable(name) is { } why) throw Failed(entryName, why);
+            if (name.Contains('=') || UpperXattrs.IsPrivate(name)) continue;
+            err = Native.GetXattr(fd, path, name, out var value);
+            if (err == Native.ENODATA) continue; // removed since listxattr
+            if (err == Native.ENOENT && path != null) return null;
+            if (err != 0) throw Failed(entryName, $"getxattr {TarEntry.Display(name)}", err);
+            if (value.Length == 0) continue;
             list.Add(new(name, Acl.IsAclXattr(name) ? Acl.EncodeBase64(value) : value));
         }
         return list;
     }
+
+    static SnapshotFailedException Failed(string name, string op, int errno) => Failed(name, $"{op}: {Native.ErrText(errno)}");
+
+    static SnapshotFailedException Failed(string name, string reason) => new(TarEntry.Display(name), reason);
 }

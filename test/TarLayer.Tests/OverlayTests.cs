@@ -9,10 +9,68 @@ public class OverlayTests : TmpfsFixture
 {
     readonly List<string> _mounts = new();
 
-    void MountOverlay(string lower, string upper, string work, string merged)
+    void MountOverlay(string lower, string upper, string work, string merged, string options = "")
     {
-        Sh.Run($"mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={work} {Sh.Q(merged)}");
+        Sh.Run($"mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={work}{options} {Sh.Q(merged)}");
         _mounts.Add(merged);
+    }
+
+    /// <summary>lower/ (a dir "a" with a file, a file "f"), upper/, work/, merged/ mounted with the options.</summary>
+    string MountedOverlay(string options)
+    {
+        var top = NewDir("ovl");
+        Sh.Run($"cd {Sh.Q(top)}; mkdir -p lower/a upper work merged; echo a > lower/a/x; echo f > lower/f");
+        MountOverlay(top + "/lower", top + "/upper", top + "/work", top + "/merged", options);
+        return top;
+    }
+
+    [Test]
+    public void RenamedDirectory_WithRedirectDirOn_FailsTheSnapshot()
+    {
+        var top = MountedOverlay(",redirect_dir=on");
+        Sh.Run($"mv {Sh.Q(top)}/merged/a {Sh.Q(top)}/merged/b");
+        Assert.That(Xattr.Get(top + "/upper/b", "trusted.overlay.redirect"), Is.Not.Null, "overlayfs recorded a redirect");
+        var ex = Assert.Throws<SnapshotFailedException>(() => UpperArchive.Write(top + "/upper", Stream.Null));
+        Assert.That(ex!.Message, Does.StartWith("cannot snapshot './b/': overlayfs redirect (trusted.overlay.redirect)"));
+    }
+
+    [Test]
+    public void MetadataOnlyCopyUp_WithMetacopyOn_FailsTheSnapshot()
+    {
+        var top = MountedOverlay(",redirect_dir=on,metacopy=on");
+        Sh.Run($"chmod 600 {Sh.Q(top)}/merged/f");
+        Assert.That(new FileInfo(top + "/upper/f").Length, Is.EqualTo(2), "a sparse upper file of the lower size");
+        var ex = Assert.Throws<SnapshotFailedException>(() => UpperArchive.Write(top + "/upper", Stream.Null));
+        Assert.That(ex!.Message, Does.StartWith("cannot snapshot './f': overlayfs metadata-only copy-up (trusted.overlay.metacopy)"));
+    }
+
+    [TestCase("user.overlay.redirect", "overlayfs redirect")]
+    [TestCase("user.overlay.metacopy", "overlayfs metadata-only copy-up")]
+    public void UserxattrForms_FailTheSnapshotToo(string xattr, string reason)
+    {
+        var upper = NewDir("upper");
+        Sh.Run($"cd {Sh.Q(upper)}; mkdir d; setfattr -n {xattr} -v x d");
+        var ex = Assert.Throws<SnapshotFailedException>(() => UpperArchive.Write(upper, Stream.Null));
+        Assert.That(ex!.Message, Does.StartWith($"cannot snapshot './d/': {reason} ({xattr})"));
+    }
+
+    [Test]
+    public void CsshimMarkerXattrs_AreNeitherArchivedNorRestored()
+    {
+        var upper = NewDir("upper");
+        Sh.Run($"cd {Sh.Q(upper)}; echo x > f; setfattr -n {UpperArchive.PrivateXattrPrefix}restored -v 1 .; " +
+               $"setfattr -n {UpperArchive.PrivateXattrPrefix}other -v 2 f; setfattr -n trusted.kept -v 3 f");
+        var ms = new MemoryStream();
+        UpperArchive.Write(upper, ms);
+        var names = RoundTripTests.Entries(ms.ToArray()).SelectMany(e => e.Xattrs.Select(x => x.Key)).ToList();
+        Assert.That(names, Is.EqualTo(new[] { "trusted.kept" }));
+
+        var pax = Hand.PaxData(("SCHILY.xattr." + UpperArchive.PrivateXattrPrefix + "restored", "1"u8.ToArray()), ("SCHILY.xattr.trusted.kept", "3"u8.ToArray()));
+        var tar = Hand.Concat(Hand.Header("./PaxHeaders/f", 'x', pax.Length), Hand.Pad(pax), Hand.Header("./f", '0', 0), new byte[1024]);
+        var dest = NewDir("dst");
+        UpperArchive.Extract(new MemoryStream(tar), dest, new ExtractOptions());
+        Assert.That(Xattr.Get(dest + "/f", UpperArchive.PrivateXattrPrefix + "restored"), Is.Null);
+        Assert.That(Xattr.Get(dest + "/f", "trusted.kept"), Is.EqualTo("3"u8.ToArray()));
     }
 
     [TearDown]

@@ -57,21 +57,26 @@ public abstract class TmpfsFixture
 /// <summary>Every attribute of every node in a tree, as text, for whole-tree comparison.</summary>
 static class Tree
 {
-    public static SortedDictionary<string, string> Describe(string root, Func<string, bool>? include = null)
+    /// <summary>
+    /// Every node below root ("." for root itself) as text. mtimeOf says whose mtime counts (default: every node but
+    /// symlinks); include filters which nodes (and subtrees) are described.
+    /// </summary>
+    public static SortedDictionary<string, string> Describe(string root, Func<string, bool>? include = null, Func<string, bool>? mtimeOf = null)
     {
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
         var firstOfInode = new Dictionary<ulong, string>();
-        Walk(TarEntry.Raw(root), "", result, firstOfInode, include ?? (_ => true));
+        Walk(TarEntry.Raw(root), "", result, firstOfInode, include ?? (_ => true), mtimeOf ?? (_ => true));
         return result;
     }
 
-    static void Walk(string rawRoot, string rel, SortedDictionary<string, string> result, Dictionary<ulong, string> inodes, Func<string, bool> include)
+    static void Walk(string rawRoot, string rel, SortedDictionary<string, string> result, Dictionary<ulong, string> inodes,
+        Func<string, bool> include, Func<string, bool> mtimeOf)
     {
         var full = rel.Length == 0 ? rawRoot : rawRoot + "/" + rel;
         Assert.That(Native.LStatAt(-100, full, out var st), Is.Zero, $"lstat {full}");
         var sb = new StringBuilder();
         sb.Append($"type={st.Type >> 12:x} mode={Convert.ToString(st.Perm, 8)} uid={st.Uid} gid={st.Gid}");
-        if (st.Type != Native.S_IFLNK) sb.Append($" mtime={st.MtimeSec}.{st.MtimeNsec:D9}");
+        if (st.Type != Native.S_IFLNK && mtimeOf(rel.Length == 0 ? "." : rel)) sb.Append($" mtime={st.MtimeSec}.{st.MtimeNsec:D9}");
         if (st.Type == Native.S_IFREG)
         {
             if (st.NLink > 1 && inodes.TryGetValue(st.Ino, out var first)) sb.Append($" hardlink-of={first}");
@@ -83,17 +88,24 @@ static class Tree
         }
         if (st.Type == Native.S_IFLNK) sb.Append($" target={Native.ReadLinkAt(-100, full)}");
         if (st.Type is Native.S_IFCHR or Native.S_IFBLK) sb.Append($" rdev={st.RdevMajor}:{st.RdevMinor}");
-        // overlayfs's own bookkeeping (origin, uuid, impure) is not part of the format: never archived or restored.
-        var names = Native.ListXattr(-1, full).Where(n => !OverlayXattrs.IsPrivate(n)).ToList();
-        names.Sort(string.CompareOrdinal);
-        foreach (var n in names) sb.Append($" xattr[{n}]={Convert.ToHexString(Native.GetXattr(-1, full, n) ?? [])}");
+        // overlayfs's own bookkeeping (origin, uuid, impure) and csshim's marker are not part of the format: never archived or restored.
+        Assert.That(Native.ListXattr(-1, full, out var all), Is.Zero, $"listxattr {full}");
+        var names = all.Where(n => !UpperXattrs.IsPrivate(n)).Order(StringComparer.Ordinal);
+        foreach (var n in names)
+        {
+            Assert.That(Native.GetXattr(-1, full, n, out var value), Is.Zero, $"getxattr {full} {n}");
+            sb.Append($" xattr[{n}]={Convert.ToHexString(value)}");
+        }
         if (st.Type == Native.S_IFSOCK) return;
         if (!include(rel)) return;
         result[rel.Length == 0 ? "." : rel] = sb.ToString();
         if (st.Type != Native.S_IFDIR) return;
-        var children = Native.ReadDir(Native.OpenAt(-100, full, Native.O_RDONLY | Native.O_DIRECTORY)).Select(c => c.Name).Order(StringComparer.Ordinal);
-        foreach (var name in children)
-            Walk(rawRoot, rel.Length == 0 ? name : rel + "/" + name, result, inodes, include);
+        int dirFd = Native.OpenAt(-100, full, Native.O_RDONLY | Native.O_DIRECTORY);
+        int readErr = Native.ReadDir(dirFd, out var children);
+        Native.Close(dirFd);
+        Assert.That(readErr, Is.Zero, $"readdir {full}");
+        foreach (var name in children.Select(c => c.Name).Order(StringComparer.Ordinal))
+            Walk(rawRoot, rel.Length == 0 ? name : rel + "/" + name, result, inodes, include, mtimeOf);
     }
 
     static string Sha(string rawPath)
@@ -162,5 +174,41 @@ static class Tree
         if (withAcls)
             Sh.Run($"cd {Sh.Q(dir)}; setfacl -m u:1000:rwx,g:100:r d/f; setfacl -d -m g:100:rx d; setfacl -m u:7:rx d");
         Sh.Run($"cd {Sh.Q(dir)}; touch -d '2010-01-01 00:00:01.000000042' d/sub d e ro . {longDir}/{longDir} {longDir}; chmod 0751 .; chown 5:6 .");
+    }
+}
+
+/// <summary>Xattr values by path, for assertions.</summary>
+static class Xattr
+{
+    public static byte[]? Get(string path, string name) => Native.GetXattr(-1, TarEntry.Raw(path), name, out var value) == 0 ? value : null;
+}
+
+/// <summary>RLIMIT_NOFILE of this process, lowered for a test and restored after it.</summary>
+static partial class FdLimit
+{
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    struct RLimit { public ulong Cur, Max; }
+
+    const int RLIMIT_NOFILE = 7;
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial int getrlimit(int resource, out RLimit limit);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial int setrlimit(int resource, in RLimit limit);
+
+    public static ulong Soft => getrlimit(RLIMIT_NOFILE, out var limit) == 0 ? limit.Cur : throw new IOException("getrlimit failed");
+
+    /// <summary>Numbers of the fds open now.</summary>
+    public static int[] OpenFds() =>
+        Directory.GetFiles("/proc/self/fd").Select(p => int.Parse(Path.GetFileName(p))).Order().ToArray();
+
+    /// <summary>Run body with the soft limit at `soft` (fds numbered soft and above cannot be opened), then restore it.</summary>
+    public static T With<T>(ulong soft, Func<T> body)
+    {
+        Assert.That(getrlimit(RLIMIT_NOFILE, out var saved), Is.Zero);
+        Assert.That(setrlimit(RLIMIT_NOFILE, new RLimit { Cur = soft, Max = saved.Max }), Is.Zero);
+        try { return body(); }
+        finally { setrlimit(RLIMIT_NOFILE, saved); }
     }
 }

@@ -3,9 +3,10 @@
 
 usage: generate.py OUTDIR
 
-Every archive must be refused by a restore (csshim / Csshim.TarLayer.UpperArchive.Extract with a
-modest budget: MaxBytes 64 MiB, MaxEntries 10000) with an error containing "expect", and leave
-nothing behind. Python stdlib only: tarfile where it can express the attack, raw bytes otherwise.
+Every archive must be refused by every restore (Csshim.TarLayer.UpperArchive.Extract, Validate and
+ApplyInPlace, with a modest budget: MaxBytes 64 MiB, MaxEntries 10000) with an error containing
+"expect"; Extract leaves nothing behind and nothing is ever written outside the destination.
+Python stdlib only: tarfile where it can express the attack, raw bytes otherwise.
 """
 import gzip
 import io
@@ -24,6 +25,12 @@ def ti(name, type_=tarfile.REGTYPE, size=0, linkname="", mode=0o644, devmajor=0,
     t.mtime = 1700000000
     t.devmajor = devmajor
     t.devminor = devminor
+    return t
+
+
+def pax_info(name, headers):
+    t = ti(name)
+    t.pax_headers = headers
     return t
 
 
@@ -71,6 +78,16 @@ def pax_record(key, value):
 
 
 END = b"\x00" * 1024
+
+
+def gzip_of_empty_files(pattern, count):
+    """A gzip'ed tar of `count` empty files named pattern % i."""
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+        for i in range(count):
+            gz.write(raw_header(pattern % i))
+        gz.write(END)
+    return out.getvalue()
 
 
 def cases():
@@ -144,12 +161,7 @@ def cases():
         gz.write(END)
     add("gzip-bomb", bomb.getvalue(), "byte budget")
     # Many tiny entries: the entry budget.
-    many = io.BytesIO()
-    with gzip.GzipFile(fileobj=many, mode="wb", mtime=0) as gz:
-        for i in range(20000):
-            gz.write(raw_header(b"./f%d" % i))
-        gz.write(END)
-    add("entry-bomb", many.getvalue(), "entry budget")
+    add("entry-bomb", gzip_of_empty_files(b"./f%d", 20000), "entry budget")
     add("unsupported-type", raw_header(b"./weird", b"Z") + END, "unsupported entry type")
     add("gnu-sparse", raw_header(b"./sparse", b"S") + END, "unsupported entry type")
     add("huge-pax", raw_header(b"./PaxHeaders/x", b"x", 1 << 30) + END, "too large")
@@ -161,6 +173,24 @@ def cases():
     add("file-as-parent", tar_of([
         (ti("./f", size=1), b"x"),
         (ti("./f/child", size=1), b"x")]), "non-directory")
+    # A restore's entry budget counts the parent directories it must create: 6000 files, 12000 nodes.
+    add("implied-parents-bomb", gzip_of_empty_files(b"./d%d/f", 6000), "entry budget")
+    add("whiteout-as-parent", tar_of([
+        (ti("./w", tarfile.CHRTYPE, mode=0), None),
+        (ti("./w/child", size=1), b"x")]), "non-directory")
+    add("whiteout-over-dir", tar_of([
+        (ti("./d/", tarfile.DIRTYPE, mode=0o755), None),
+        (ti("./d", tarfile.CHRTYPE, mode=0), None)]), "directory of that name already exists")
+    add("hardlink-to-dir", tar_of([
+        (ti("./d/", tarfile.DIRTYPE, mode=0o755), None),
+        (ti("./h", tarfile.LNKTYPE, linkname="./d"), None)]), "is a directory")
+    # A hard link to a path that a later entry turned into a directory.
+    add("hardlink-to-replaced", tar_of([
+        (ti("./x", size=1), b"x"),
+        (ti("./x/", tarfile.DIRTYPE, mode=0o755), None),
+        (ti("./h", tarfile.LNKTYPE, linkname="./x"), None)]), "is a directory")
+    add("bad-acl", tar_of([(pax_info("./f", {"SCHILY.xattr.system.posix_acl_access": "!!not base64!!"}), b"")]),
+        "neither a raw ACL nor base64")
     return c
 
 

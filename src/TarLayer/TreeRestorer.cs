@@ -1,0 +1,274 @@
+namespace Csshim.TarLayer;
+
+/// <summary>
+/// Writes admitted entries (RestoreRules) below a destination directory fd with *at calls only: every parent is
+/// opened with BeneathPath (no symlink followed, no mount crossed), every node is made relative to that fd
+/// (O_CREAT|O_EXCL|O_NOFOLLOW, mknodat, symlinkat, linkat without AT_SYMLINK_FOLLOW), so nothing in the tree can
+/// redirect a write. What is already at a name is replaced the way an upper directory would shadow it: a directory
+/// entry merges with a directory and replaces anything else, any other entry replaces whatever is there. Subclasses
+/// decide whiteouts, which xattrs go through and how directories are finished.
+/// </summary>
+internal abstract class TreeRestorer : IDisposable
+{
+    protected readonly int Root;
+    string? _cachedParent;
+    int _cachedFd = -1;
+
+    protected TreeRestorer(string destination)
+    {
+        Root = Native.OpenAt(-100, TarEntry.Raw(destination), Native.O_RDONLY | Native.O_DIRECTORY);
+        if (Root < 0) throw new IOException($"cannot open destination '{destination}': {Native.ErrText(Native.Errno)}");
+    }
+
+    public void Dispose()
+    {
+        DropCache();
+        Native.Close(Root);
+    }
+
+    protected void DropCache()
+    {
+        if (_cachedFd >= 0) Native.Close(_cachedFd);
+        _cachedFd = -1; _cachedParent = null;
+    }
+
+    public void Apply(RestoreStep s, PaxTarReader reader)
+    {
+        if (s.Action == StepAction.Root) return;
+        int pfd = ParentFd(s);
+        var e = s.Entry;
+        switch (s.Action)
+        {
+            case StepAction.Directory:
+                if (Native.MkdirAt(pfd, s.Leaf, 0x1C0 /* 0700 */) == 0) return;
+                if (Native.Errno != Native.EEXIST) throw OsError(e.Name, "mkdir", Native.Errno);
+                if (Native.LStatAt(pfd, s.Leaf, out var st) == 0 && st.Type == Native.S_IFDIR) return; // merge
+                RemoveExisting(pfd, s.Leaf, e.Name);
+                Check(Native.MkdirAt(pfd, s.Leaf, 0x1C0 /* 0700 */), e.Name, "mkdir");
+                return;
+            case StepAction.File:
+                WriteFile(pfd, s.Leaf, e, reader);
+                return;
+            case StepAction.Symlink:
+                CreateLeaf(() => Native.SymlinkAt(e.LinkName, pfd, s.Leaf), pfd, s.Leaf, e, "symlink");
+                ApplyPathMetadata(pfd, s.Leaf, e, chmod: false);
+                return;
+            case StepAction.HardLink when s.LinkTargetKind == NodeKind.Whiteout && !LinksWhiteouts:
+                Whiteout(pfd, s);
+                return;
+            case StepAction.HardLink:
+                var (tparent, tleaf) = EntryPath.Split(s.LinkTarget!);
+                int tfd = tparent == s.Parent ? pfd : OpenDir(tparent, e.Name);
+                try { CreateLeaf(() => Native.LinkAt(tfd, tleaf, pfd, s.Leaf), pfd, s.Leaf, e, "link"); }
+                finally { if (tfd != pfd) Native.Close(tfd); }
+                return;
+            case StepAction.Whiteout:
+                Whiteout(pfd, s);
+                return;
+            case StepAction.Node:
+                CreateNode(pfd, s.Leaf, e);
+                return;
+        }
+    }
+
+    /// <summary>Make the entry's FIFO or device node (a 0/0 character device for a whiteout).</summary>
+    protected void CreateNode(int pfd, string leaf, TarEntry e)
+    {
+        uint type = e.Type switch { TarEntryType.Fifo => Native.S_IFIFO, TarEntryType.CharDevice => Native.S_IFCHR, _ => Native.S_IFBLK };
+        CreateLeaf(() => Native.MknodAt(pfd, leaf, type | 0x180 /* 0600 */, e.DevMajor, e.DevMinor), pfd, leaf, e, "mknod");
+        ApplyPathMetadata(pfd, leaf, e, chmod: true);
+    }
+
+    /// <summary>A whiteout entry, or a hard link to one (GNU tar archives overlayfs's shared whiteout inode that way).</summary>
+    protected abstract void Whiteout(int pfd, RestoreStep s);
+
+    /// <summary>Whether a hard link to a whiteout is made as a link (true) or handed to Whiteout (false).</summary>
+    protected abstract bool LinksWhiteouts { get; }
+
+    /// <summary>Whether this xattr of an entry is set on the node (false: it was interpreted instead).</summary>
+    protected virtual bool Sets(string xattrName) => true;
+
+    /// <summary>
+    /// Called before an entry's metadata is applied to a node (fd, or path when fd is -1): a node that was already
+    /// there, or that inherited a default ACL, may hold xattrs the entry does not have.
+    /// </summary>
+    protected virtual void BeforeMetadata(int fd, string? path, TarEntry e) { }
+
+    /// <summary>
+    /// Directory metadata goes last, deepest first, the root at the very end: a 0555 directory still receives its
+    /// files and a directory's mtime is not moved by its children. A directory only implied by its children gets
+    /// what mkdir gave Extract: mode 0755, the restoring user, no xattrs (its mtime is left alone).
+    /// </summary>
+    public virtual void Finish(RestoreRules rules)
+    {
+        DropCache();
+        foreach (var (rel, e) in rules.DirectoriesDeepestFirst())
+        {
+            var entry = e ?? new TarEntry
+            {
+                Type = TarEntryType.Directory, Name = "./" + rel + "/", Mode = 0x1ED, Uid = Native.EffectiveUid, Gid = Native.EffectiveGid,
+            };
+            int fd = OpenDir(rel, entry.Name);
+            try { ApplyFdMetadata(fd, entry, setTimes: e != null); }
+            finally { Native.Close(fd); }
+        }
+        if (rules.RootEntry is { } root) ApplyFdMetadata(Root, root);
+    }
+
+    /// <summary>Create a node; when the name is taken, remove what is there (a directory with all below it) and create again.</summary>
+    void CreateLeaf(Func<int> create, int pfd, string leaf, TarEntry e, string op)
+    {
+        if (create() >= 0) return;
+        if (Native.Errno != Native.EEXIST) throw OsError(e.Name, op, Native.Errno);
+        RemoveExisting(pfd, leaf, e.Name);
+        Check(create(), e.Name, op);
+    }
+
+    protected static void RemoveExisting(int pfd, string leaf, string entry)
+    {
+        if (TreeRemover.Remove(pfd, leaf) is { } failure) throw RemoveError(entry, failure);
+    }
+
+    protected static Exception RemoveError(string entry, RemoveFailure f) =>
+        f.Errno is Native.ENOSPC or Native.EDQUOT
+            ? OsError(entry, $"{f.Op} {TarEntry.Display(f.Path)}", f.Errno)
+            : new IOException($"entry '{TarEntry.Display(entry)}': cannot remove what is there: {f.Reason}");
+
+    void WriteFile(int pfd, string leaf, TarEntry e, PaxTarReader reader)
+    {
+        const int flags = Native.O_WRONLY | Native.O_CREAT | Native.O_EXCL | Native.O_NOFOLLOW;
+        int fd = Native.OpenAt(pfd, leaf, flags, 0x180 /* 0600 */);
+        if (fd < 0 && Native.Errno == Native.EEXIST)
+        {
+            RemoveExisting(pfd, leaf, e.Name);
+            fd = Native.OpenAt(pfd, leaf, flags, 0x180 /* 0600 */);
+        }
+        Check(fd, e.Name, "create");
+        try
+        {
+            while (true)
+            {
+                var chunk = reader.ReadData();
+                if (chunk.IsEmpty) break;
+                int err = Native.WriteAll(fd, chunk);
+                if (err != 0) throw OsError(e.Name, "write", err);
+            }
+            ApplyFdMetadata(fd, e);
+        }
+        finally { Native.Close(fd); }
+    }
+
+    /// <summary>Owner, mode, xattrs, mtime through an open fd (files, directories).</summary>
+    void ApplyFdMetadata(int fd, TarEntry e, bool setTimes = true)
+    {
+        BeforeMetadata(fd, null, e);
+        // chown clears setuid/setgid and security.capability, so it goes first, then mode, then xattrs.
+        Check(Native.Fchown(fd, e.Uid, e.Gid), e.Name, "chown");
+        Check(Native.Fchmod(fd, e.Mode), e.Name, "chmod");
+        foreach (var (name, value) in e.Xattrs)
+            if (Sets(name)) Check(Native.FSetXattr(fd, name, value), e.Name, $"setxattr {TarEntry.Display(name)}");
+        if (setTimes) Check(Native.Futimens(fd, e.MtimeSec, e.MtimeNsec), e.Name, "utimens");
+    }
+
+    /// <summary>Owner, mode, xattrs, mtime of a node that cannot be opened for writing (symlink, FIFO, device).</summary>
+    void ApplyPathMetadata(int pfd, string leaf, TarEntry e, bool chmod)
+    {
+        // /proc/self/fd/N is followed as a directory; the leaf itself is not (l*xattr).
+        var path = $"/proc/self/fd/{pfd}/{leaf}";
+        BeforeMetadata(-1, path, e);
+        Check(Native.LchownAt(pfd, leaf, e.Uid, e.Gid), e.Name, "lchown");
+        if (chmod) Check(Native.ChmodAt(pfd, leaf, e.Mode), e.Name, "chmod");
+        foreach (var (name, value) in e.Xattrs)
+            if (Sets(name)) Check(Native.LSetXattr(path, name, value), e.Name, $"setxattr {TarEntry.Display(name)}");
+        Check(Native.LutimesAt(pfd, leaf, e.MtimeSec, e.MtimeNsec), e.Name, "utimens");
+    }
+
+    int ParentFd(RestoreStep s)
+    {
+        if (s.Parent.Length == 0) return Root;
+        if (_cachedParent == s.Parent) return _cachedFd;
+        DropCache();
+        _cachedFd = s.ImpliedParents.Count == 0 ? OpenDir(s.Parent, s.Entry.Name) : MakeParents(s);
+        _cachedParent = s.Parent;
+        return _cachedFd;
+    }
+
+    /// <summary>
+    /// Open the known part of the parent path, then make each implied parent a directory (0755): a missing one is
+    /// created, a non-directory there (an image's symlink such as /bin -> usr/bin, which an upper directory would
+    /// shadow) is replaced, a directory is entered as it is.
+    /// </summary>
+    int MakeParents(RestoreStep s)
+    {
+        var e = s.Entry;
+        var known = EntryPath.Split(s.ImpliedParents[0]).Parent;
+        int cur = known.Length == 0 ? Native.Dup(Root) : OpenDir(known, e.Name);
+        try
+        {
+            foreach (var dir in s.ImpliedParents)
+            {
+                var leaf = EntryPath.Split(dir).Leaf;
+                int next = Native.OpenAt(cur, leaf, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW);
+                if (next < 0)
+                {
+                    int err = Native.Errno;
+                    if (err is Native.ENOTDIR or Native.ELOOP) RemoveExisting(cur, leaf, e.Name);
+                    else if (err != Native.ENOENT) throw OsError(e.Name, "open parent", err);
+                    if (Native.MkdirAt(cur, leaf, 0x1ED /* 0755 */) != 0 && Native.Errno != Native.EEXIST) throw OsError(e.Name, "mkdir parent", Native.Errno);
+                    next = Native.OpenAt(cur, leaf, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW);
+                    if (next < 0) throw OsError(e.Name, "open parent", Native.Errno);
+                }
+                Native.Close(cur);
+                cur = next;
+                if (BeneathPath.MountOf(cur, out var mount) is var serr and not 0) throw OsError(e.Name, "stat parent", serr);
+                if (mount != RootMount) throw MountCrossing(e.Name, dir);
+            }
+            return cur;
+        }
+        catch
+        {
+            Native.Close(cur);
+            throw;
+        }
+    }
+
+    ulong? _rootMount;
+    ulong RootMount => _rootMount ??= StatRootMount();
+
+    ulong StatRootMount()
+    {
+        int err = BeneathPath.MountOf(Root, out var mount);
+        return err == 0 ? mount : throw new IOException($"cannot stat the destination: {Native.ErrText(err)}");
+    }
+
+    /// <summary>Open a directory this archive made (or merged) below the destination, for the named entry.</summary>
+    protected int OpenDir(string rel, string entry)
+    {
+        int fd = BeneathPath.OpenDir(Root, rel, sameMount: true, out int errno);
+        if (fd >= 0) return fd;
+        throw errno switch
+        {
+            Native.ELOOP => RestoreRules.Reject(entry, "path passes through a symlink (would escape the destination)"),
+            Native.ENOTDIR => RestoreRules.Reject(entry, "path passes through a symlink or non-directory"),
+            Native.ENOENT => RestoreRules.Reject(entry, "path not found in the destination"),
+            Native.EXDEV => MountCrossing(entry, rel),
+            _ => OsError(entry, "open directory", errno),
+        };
+    }
+
+    /// <summary>An OS error while writing the named entry; ENOSPC/EDQUOT mean the upper layer is full.</summary>
+    protected static Exception OsError(string entry, string op, int errno)
+    {
+        if (errno is Native.ENOSPC or Native.EDQUOT)
+            return new LayerFullException($"entry '{TarEntry.Display(entry)}': upper layer full ({op}: {Native.ErrText(errno)})");
+        return new IOException($"entry '{TarEntry.Display(entry)}': {op} failed: {Native.ErrText(errno)}");
+    }
+
+    static IOException MountCrossing(string entry, string rel) =>
+        new($"entry '{TarEntry.Display(entry)}': '{TarEntry.Display(rel)}' is or crosses a mount point (a restore never writes across mounts)");
+
+    protected static void Check(int rc, string entry, string op)
+    {
+        if (rc < 0) throw OsError(entry, op, Native.Errno);
+    }
+}
