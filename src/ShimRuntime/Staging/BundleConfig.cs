@@ -9,13 +9,19 @@ namespace Csshim.ShimRuntime.Staging;
 /// one meanwhile keeps it).</summary>
 internal static class BundleConfig
 {
-    /// <summary>Keep the original, write the edited spec; returns the sha256 of what was written.</summary>
-    public static string Rewrite(BundleSpec spec, ContainerStage stage)
+    /// <summary>The edited spec as it will be written, and its sha256. The caller records the sha256 before
+    /// <see cref="Write"/>, so that a crash right after the write still finds config.json recognisably csshim's.</summary>
+    public static (byte[] Bytes, string Sha256) Render(BundleSpec spec)
+    {
+        var bytes = new UTF8Encoding(false).GetBytes(spec.ToJson());
+        return (bytes, Sha256(bytes));
+    }
+
+    /// <summary>Keep the original, then replace config.json with the rendered spec.</summary>
+    public static void Write(BundleSpec spec, ContainerStage stage, byte[] rendered)
     {
         File.Copy(spec.ConfigPath, stage.OriginalConfig, overwrite: true);
-        var bytes = new UTF8Encoding(false).GetBytes(spec.ToJson());
-        AtomicFile.Write(spec.ConfigPath, File.GetUnixFileMode(spec.ConfigPath), s => s.Write(bytes));
-        return Sha256(bytes);
+        AtomicFile.Write(spec.ConfigPath, File.GetUnixFileMode(spec.ConfigPath), s => s.Write(rendered));
     }
 
     /// <summary>Put the original back if config.json is still csshim's rewrite.</summary>

@@ -50,10 +50,12 @@ internal sealed class Stager(Invocation invocation)
             record.Save(stage.RecordFile);
             if (prepared.Engine is null) TmpfsLayer.Make(stage, record.Rootfs, prepared.Source, invocation);
             else InPlaceLayer.Make(stage, prepared.Engine, prepared.Source, invocation);
-            if (RewriteSpec(spec, stage, record) is { } written)
+            if (EditSpec(spec, stage, record))
             {
+                var (rendered, sha256) = BundleConfig.Render(spec);
+                (record with { WrittenConfig = sha256 }).Save(stage.RecordFile);
+                BundleConfig.Write(spec, stage, rendered);
                 FaultPoint.Reach("config-rewritten");
-                (record with { WrittenConfig = written }).Save(stage.RecordFile);
             }
             return stage;
         }
@@ -107,19 +109,19 @@ internal sealed class Stager(Invocation invocation)
     }
 
     /// <summary>In tmpfs mode root.path moves to the overlay; in either mode the archive keys go (the archive is in
-    /// the rootfs now, and a runsc that knows them must neither apply them again nor refuse the spec). A spec with
-    /// neither change is left alone. Returns the sha256 of the config.json written, or null.</summary>
-    private static string? RewriteSpec(BundleSpec spec, ContainerStage stage, StageRecord record)
+    /// the rootfs now, and a runsc that knows them must neither apply them again nor refuse the spec). False when the
+    /// spec needs neither change: config.json is then left alone.</summary>
+    private static bool EditSpec(BundleSpec spec, ContainerStage stage, StageRecord record)
     {
         var archiveKeys = RootfsTarAnnotation.FamilyKeys(spec.Annotations);
-        if (record.Mode == StagingMode.InPlace && archiveKeys.Count == 0) return null;
+        if (record.Mode == StagingMode.InPlace && archiveKeys.Count == 0) return false;
         if (record.Mode == StagingMode.Tmpfs)
         {
             spec.RootPath = stage.Merged;
             OwnAnnotations.Write(spec, record, stage);
         }
         foreach (var key in archiveKeys) spec.RemoveAnnotation(key);
-        return BundleConfig.Rewrite(spec, stage);
+        return true;
     }
 
     /// <summary>Unstage under the container's lock; idempotent (a missing or half-made staging is fine). With
