@@ -1,12 +1,12 @@
 #!/bin/bash
-# Snapshot (UpperArchive.Write) and restore (UpperArchive.Extract) against GNU tar on a ~1 GiB tree in tmpfs.
+# Snapshot (UpperArchive.Write) and restore (UpperArchive.Extract, ApplyInPlace) against GNU tar on a ~1 GiB tree in tmpfs.
 # usage: bench/tar/run.sh [runs]   (as root; prints MB/s and peak RSS, best of N runs)
 set -euo pipefail
 RUNS=${1:-5}
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d /tmp/tarbench.XXXXXX)
 PUB=$W/pub
-cleanup() { umount "$W/fs" 2>/dev/null || true; rm -rf "$W"; }
+cleanup() { umount "$W/fs/merged" 2>/dev/null || true; umount "$W/fs" 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
 
 dotnet publish "$HERE/TarBench" -c Release -o "$PUB" >"$W/publish.log" 2>&1 || { cat "$W/publish.log"; exit 1; }
@@ -76,4 +76,8 @@ echo "archive sizes: ours $(stat -c %s "$A"), gnu $(stat -c %s "$G")"
 PREP="rm -f $A.gz"; single "snapshot csshim gzip" "$BIN" write "$T" "$A.gz" gzip
 PREP="rm -f $A.zst"; single "snapshot csshim zstd" "$BIN" write "$T" "$A.zst" zstd
 PREP="rm -rf $D; mkdir $D"; single "restore csshim zstd" "$BIN" extract "$A.zst" "$D"
+# In place, as over an engine's rootfs: through an overlay of an image (here the tree itself) with a fresh upper.
+O=$W/fs
+PREP="umount $O/merged 2>/dev/null || true; rm -rf $O/upper $O/work; mkdir -p $O/upper $O/work $O/merged; mount -t overlay overlay -o lowerdir=$T,upperdir=$O/upper,workdir=$O/work $O/merged"
+single "restore csshim in place" "$BIN" apply "$A" "$O/merged"
 awk "BEGIN{printf \"speed ours/gnu: snapshot %.2fx, restore %.2fx\n\", ${BEST[snapshot tar --xattrs -cf]}/${BEST[snapshot csshim (Write)]}, ${BEST[restore tar --xattrs -xf]}/${BEST[restore csshim (Extract)]}}"

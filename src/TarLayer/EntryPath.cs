@@ -1,9 +1,9 @@
 namespace Csshim.TarLayer;
 
 /// <summary>
-/// Archive names to destination-relative paths. This is only the first line of defence: the
-/// extractor also resolves every path with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_SYMLINKS), so a
-/// symlink made earlier in the archive cannot redirect a later entry.
+/// Archive names to destination-relative paths. This is only the first line of defence: a restore
+/// also opens every directory with BeneathPath (no symlink followed, no mount crossed), so nothing
+/// in the destination can redirect an entry.
 /// </summary>
 internal static class EntryPath
 {

@@ -7,10 +7,11 @@ internal enum StepAction { Root, Directory, File, Symlink, HardLink, Node, White
 
 /// <summary>
 /// One admitted entry: where it goes (Parent/Leaf below the destination), the parent directories it implies that no
-/// earlier entry made (shallowest first), and for a hard link its normalised target and what the target is.
+/// earlier entry made (shallowest first), what the path holds after it (for a hard link: what its target is) and,
+/// for a hard link, the normalised target.
 /// </summary>
 internal sealed record RestoreStep(TarEntry Entry, StepAction Action, string Rel, string Parent, string Leaf,
-    IReadOnlyList<string> ImpliedParents, string? LinkTarget = null, NodeKind LinkTargetKind = NodeKind.Other);
+    IReadOnlyList<string> ImpliedParents, NodeKind Kind, string? LinkTarget = null);
 
 /// <summary>
 /// The archive-level rules every restore shares (Extract, Validate, ApplyInPlace): name normalisation, entry types and
@@ -54,7 +55,7 @@ internal sealed class RestoreRules(ExtractOptions options)
             if (e.Type != TarEntryType.Directory) throw Reject(e, "the root entry is not a directory");
             DecodeAcls(e);
             RootEntry = e;
-            return new RestoreStep(e, StepAction.Root, "", "", "", NoParents);
+            return new RestoreStep(e, StepAction.Root, "", "", "", NoParents, NodeKind.Directory);
         }
         if (e.Type is TarEntryType.CharDevice or TarEntryType.BlockDevice && !e.IsWhiteout && !options.AllowDevices)
             throw Reject(e, $"device nodes are not allowed ({(e.Type == TarEntryType.CharDevice ? "char" : "block")} {e.DevMajor}/{e.DevMinor})");
@@ -105,7 +106,7 @@ internal sealed class RestoreRules(ExtractOptions options)
             _ when e.IsWhiteout => StepAction.Whiteout,
             _ => StepAction.Node,
         };
-        return new RestoreStep(e, action, rel, parent, leaf, implied, linkTarget, kind);
+        return new RestoreStep(e, action, rel, parent, leaf, implied, kind, linkTarget);
     }
 
     /// <summary>

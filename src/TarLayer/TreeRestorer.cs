@@ -53,7 +53,7 @@ internal abstract class TreeRestorer : IDisposable
                 CreateLeaf(() => Native.SymlinkAt(e.LinkName, pfd, s.Leaf), pfd, s.Leaf, e, "symlink");
                 ApplyPathMetadata(pfd, s.Leaf, e, chmod: false);
                 return;
-            case StepAction.HardLink when s.LinkTargetKind == NodeKind.Whiteout && !LinksWhiteouts:
+            case StepAction.HardLink when s.Kind == NodeKind.Whiteout && !LinksWhiteouts:
                 Whiteout(pfd, s);
                 return;
             case StepAction.HardLink:
@@ -129,7 +129,7 @@ internal abstract class TreeRestorer : IDisposable
         if (TreeRemover.Remove(pfd, leaf) is { } failure) throw RemoveError(entry, failure);
     }
 
-    protected static Exception RemoveError(string entry, RemoveFailure f) =>
+    static Exception RemoveError(string entry, RemoveFailure f) =>
         f.Errno is Native.ENOSPC or Native.EDQUOT
             ? OsError(entry, $"{f.Op} {TarEntry.Display(f.Path)}", f.Errno)
             : new IOException($"entry '{TarEntry.Display(entry)}': cannot remove what is there: {f.Reason}");

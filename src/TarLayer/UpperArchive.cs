@@ -35,7 +35,7 @@ public sealed class SnapshotFailedException(string entryName, string reason)
     static string Shorten(string name) => name.Length <= 200 ? name : name[..200] + "…";
 }
 
-/// <summary>The rootfs-upper archive (FORMAT.md): restore into an overlay upperdir or in place over a rootfs, snapshot an upperdir.</summary>
+/// <summary>The rootfs-upper archive (docs/FORMAT.md): restore into an overlay upperdir or in place over a rootfs, snapshot an upperdir.</summary>
 public static class UpperArchive
 {
     /// <summary>

@@ -4,7 +4,7 @@ namespace Csshim.TarLayer;
 /// Which extended attributes belong in an upper-layer archive. overlayfs keeps bookkeeping in trusted.overlay.*
 /// (user.overlay.* with userxattr) on its upper layer: origin file handles, the layer uuid, impure and nlink markers.
 /// They describe one mount's lower layers and mean nothing, or something wrong, under another, so they are neither
-/// written nor restored; only the opaque marker is part of the format (FORMAT.md). csshim's own marker xattrs
+/// written nor restored; only the opaque marker is part of the format (docs/FORMAT.md). csshim's own marker xattrs
 /// (UpperArchive.PrivateXattrPrefix) are treated the same way. Two overlay markers say that the upper entry is not
 /// self-contained, so a snapshot that dropped them would restore to something else: those fail the snapshot.
 /// </summary>

@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using Csshim.TarLayer;
 
-// TarBench write <upperDir> <archive> [none|gzip|zstd]   |   TarBench extract <archive> <emptyDir>
+// TarBench write <upperDir> <archive> [none|gzip|zstd] | TarBench extract <archive> <emptyDir> | TarBench apply <archive> <rootfsDir>
 if (args.Length < 3)
 {
-    Console.Error.WriteLine("usage: TarBench write UPPER ARCHIVE [none|gzip|zstd] | TarBench extract ARCHIVE DEST");
+    Console.Error.WriteLine("usage: TarBench write UPPER ARCHIVE [none|gzip|zstd] | TarBench extract ARCHIVE DEST | TarBench apply ARCHIVE ROOTFS");
     return 2;
 }
 var sw = Stopwatch.StartNew();
@@ -19,10 +19,12 @@ switch (args[0])
             bytes = f.Length;
         }
         break;
-    case "extract":
+    case "extract" or "apply":
         using (var f = new FileStream(args[1], FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0))
         {
-            var r = UpperArchive.Extract(f, args[2], new ExtractOptions());
+            var r = args[0] == "extract"
+                ? UpperArchive.Extract(f, args[2], new ExtractOptions())
+                : UpperArchive.ApplyInPlace(f, args[2], new ExtractOptions());
             bytes = f.Length;
             Console.Error.WriteLine($"entries={r.Entries} data={r.Bytes}");
         }
