@@ -13,6 +13,21 @@ namespace Csshim.TarLayer;
 internal sealed class InPlaceApplier(string rootfsDir) : TreeRestorer(rootfsDir)
 {
     readonly List<RestoreStep> _whiteouts = new();
+    // Every directory that has had something of this archive written below it so far.
+    readonly HashSet<string> _written = new(StringComparer.Ordinal);
+
+    protected override void Applying(RestoreStep s)
+    {
+        for (var parent = s.Parent; parent.Length > 0 && _written.Add(parent); parent = EntryPath.Split(parent).Parent) { }
+    }
+
+    /// <summary>
+    /// An opaque directory that arrives before anything of the archive below it (the order runsc and csshim write)
+    /// replaces the tree's directory outright: overlayfs records a directory made over a removed one as opaque in its
+    /// upper, so a snapshot taken later carries the marker again. Children listed before their opaque parent are
+    /// kept; that directory is emptied in Finish instead.
+    /// </summary>
+    protected override bool ReplacesDirectory(RestoreStep s) => UpperXattrs.MarksOpaque(s.Entry) && !_written.Contains(s.Rel);
 
     protected override bool LinksWhiteouts => false;
 

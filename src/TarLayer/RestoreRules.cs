@@ -90,6 +90,10 @@ internal sealed class RestoreRules(ExtractOptions options)
             throw Reject(e, $"size {e.Size} exceeds the byte budget of {options.MaxBytes} bytes");
         if (kind != NodeKind.Directory && KindOf(rel) == NodeKind.Directory)
             throw Reject(e, "a directory of that name already exists");
+        // An in-place restore empties an opaque directory as soon as it is listed; a later plain entry of it could
+        // not bring the tree's contents back.
+        if (e.Type == TarEntryType.Directory && _dirs.TryGetValue(rel, out var earlier) && UpperXattrs.MarksOpaque(earlier) != UpperXattrs.MarksOpaque(e))
+            throw Reject(e, "the directory is listed both as opaque and as not opaque");
         DecodeAcls(e);
 
         Entries += implied.Count;

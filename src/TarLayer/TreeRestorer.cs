@@ -35,6 +35,7 @@ internal abstract class TreeRestorer : IDisposable
     public void Apply(RestoreStep s, PaxTarReader reader)
     {
         if (s.Action == StepAction.Root) return;
+        Applying(s);
         int pfd = ParentFd(s);
         var e = s.Entry;
         switch (s.Action)
@@ -42,7 +43,7 @@ internal abstract class TreeRestorer : IDisposable
             case StepAction.Directory:
                 if (Native.MkdirAt(pfd, s.Leaf, 0x1C0 /* 0700 */) == 0) return;
                 if (Native.Errno != Native.EEXIST) throw OsError(e.Name, "mkdir", Native.Errno);
-                if (Native.LStatAt(pfd, s.Leaf, out var st) == 0 && st.Type == Native.S_IFDIR) return; // merge
+                if (Native.LStatAt(pfd, s.Leaf, out var st) == 0 && st.Type == Native.S_IFDIR && !ReplacesDirectory(s)) return; // merge
                 RemoveExisting(pfd, s.Leaf, e.Name);
                 Check(Native.MkdirAt(pfd, s.Leaf, 0x1C0 /* 0700 */), e.Name, "mkdir");
                 return;
@@ -84,6 +85,12 @@ internal abstract class TreeRestorer : IDisposable
 
     /// <summary>Whether a hard link to a whiteout is made as a link (true) or handed to Whiteout (false).</summary>
     protected abstract bool LinksWhiteouts { get; }
+
+    /// <summary>Called before each entry below the root is written.</summary>
+    protected virtual void Applying(RestoreStep s) { }
+
+    /// <summary>Whether a directory entry replaces a directory already there instead of merging with it.</summary>
+    protected virtual bool ReplacesDirectory(RestoreStep s) => false;
 
     /// <summary>Whether this xattr of an entry is set on the node (false: it was interpreted instead).</summary>
     protected virtual bool Sets(string xattrName) => true;

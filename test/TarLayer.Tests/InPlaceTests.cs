@@ -112,7 +112,7 @@ public class InPlaceTests : TmpfsFixture
             .File("./keepmeta/newfile").Dir("./acl/").File("./acl/f").Dir("./acl/sub/").File("./acl2/f").Fifo("./acl2/p").Bytes()));
         yield return new TestCaseData("the last entry of a name decides",
             (Func<InPlaceTests, byte[]>)(_ => new ArchiveBuilder()
-            .Whiteout("./wd").Dir("./wd/").File("./wd/child").Opaque("./od/").Dir("./od/").File("./f1").Whiteout("./f1")
+            .Whiteout("./wd").Dir("./wd/").File("./wd/child").Opaque("./od/").Opaque("./od/").File("./f1").Whiteout("./f1")
             .Whiteout("./w1").Link("./w2", "./w1").File("./nf").Link("./nl", "./nf").Symlink("./sl", "/nowhere").Link("./sl2", "./sl").Bytes()));
         yield return new TestCaseData("an opaque root is not opaque to overlayfs",
             (Func<InPlaceTests, byte[]>)(_ => new ArchiveBuilder().Dir("./", ("trusted.overlay.opaque", "y"), ("user.rootx", "r")).File("./newtop").Bytes()));
@@ -215,6 +215,44 @@ public class InPlaceTests : TmpfsFixture
         var inPlace = Tree.Describe(rootfs);
         Assert.That(model.Keys.Where(k => k.StartsWith("d/")), Is.EqualTo(new[] { "d/lowfile", "d/new" }));
         Assert.That(inPlace.Keys.Where(k => k.StartsWith("d/")), Is.EqualTo(new[] { "d/new" }));
+    }
+
+    /// <summary>An opaque directory listed before its children (as runsc and csshim write) becomes one opaque directory
+    /// in the engine's upper, not a whiteout per image child: a snapshot of the restored container carries the marker
+    /// on, so restoring it over another image still hides that image's contents.</summary>
+    [Test]
+    public void OpaqueDirectoryBeforeItsChildren_StaysOneOpaqueDirectoryInTheEnginesUpper()
+    {
+        var archive = new ArchiveBuilder().Opaque("./d/").File("./d/new").Bytes();
+        var lower = BuildLower();
+        var (rootfs, engineUpper) = EngineRootfs(lower);
+        UpperArchive.ApplyInPlace(new MemoryStream(archive), rootfs, Options);
+        var snapshot = new MemoryStream();
+        UpperArchive.Write(engineUpper, snapshot);
+        var entries = RoundTripTests.Entries(snapshot.ToArray()).ToDictionary(e => e.Name);
+        Assert.Multiple(() =>
+        {
+            Assert.That(entries["./d/"].Xattrs.Select(x => x.Key), Does.Contain("trusted.overlay.opaque"), "the opaque marker in the engine's upper");
+            Assert.That(entries.Keys.Where(k => k.StartsWith("./d/")), Is.EqualTo(new[] { "./d/", "./d/new" }), "entries below the opaque directory");
+        });
+    }
+
+    /// <summary>Listing a directory as opaque and again as plain contradicts itself; every restore mode refuses it alike
+    /// (an in-place restore empties an opaque directory as soon as it is listed and could not bring the image's contents back).</summary>
+    [TestCase(true), TestCase(false)]
+    public void ADirectoryListedOpaqueAndPlain_IsRefusedByEveryRestore(bool opaqueFirst)
+    {
+        var builder = new ArchiveBuilder();
+        builder = opaqueFirst ? builder.Opaque("./d/").Dir("./d/") : builder.Dir("./d/").Opaque("./d/");
+        var archive = builder.Bytes();
+        const string reason = "entry './d/': the directory is listed both as opaque and as not opaque";
+        var (rootfs, _) = EngineRootfs(BuildLower());
+        Assert.Multiple(() =>
+        {
+            Assert.That(Assert.Throws<ArchiveRejectedException>(() => UpperArchive.Extract(new MemoryStream(archive), NewDir("x"), Options))!.Message, Is.EqualTo(reason));
+            Assert.That(Assert.Throws<ArchiveRejectedException>(() => UpperArchive.Validate(new MemoryStream(archive), Options))!.Message, Is.EqualTo(reason));
+            Assert.That(Assert.Throws<ArchiveRejectedException>(() => UpperArchive.ApplyInPlace(new MemoryStream(archive), rootfs, Options))!.Message, Is.EqualTo(reason));
+        });
     }
 
     [Test]
