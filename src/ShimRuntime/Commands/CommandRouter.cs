@@ -5,6 +5,7 @@ internal static class CommandRouter
 {
     public static int Dispatch(Invocation invocation, ShimLog log)
     {
+        if (RunscSubcontainers.Handles(invocation)) return RunscSubcontainers.Run(invocation, log);
         switch (invocation.Command.Subcommand)
         {
             case null when invocation.Command.WantsVersion:
