@@ -97,19 +97,29 @@ internal static class RunscSubcontainers
                      ?? throw new ShimException($"runsc sub-container \"{id}\": its stdio proxy record is unreadable");
         using var proxy = ProxyHandle.Open(record)
                           ?? throw new ShimException($"runsc sub-container \"{id}\": its stdio proxy (pid {record.Pid}) is gone; delete and create it again");
+        var args = invocation.RuntimeArgs(GoferFlags(invocation));
         int status;
         if (record.Terminal)
         {
             // runsc gave a terminal container its TTY at create already.
-            status = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs());
+            status = RuntimeProcess.Spawn(invocation.Runtime.Path, args);
         }
         else
         {
             using var stdio = StdioSwap.Install(proxy.TakeFds(record.Stdio));
-            status = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs());
+            status = RuntimeProcess.Spawn(invocation.Runtime.Path, args);
         }
         if (status == 0) proxy.Signal(SIGUSR1);
         return status;
+    }
+
+    /// <summary>runsc 2024 starts a sub-container's gofer at `start`, with start's flags: the rootfs flags create gets
+    /// for a staged container (CreateCommand.StagedRuntimeFlags) must be given again, or the gofer keeps the
+    /// container's writes in a filestore of runsc's own inside the rootfs, which a snapshot would archive instead.</summary>
+    private static IEnumerable<string> GoferFlags(Invocation invocation)
+    {
+        if (!invocation.Command.HasGlobal("overlay2")) yield return "--overlay2=none";
+        if (!invocation.Command.HasGlobal("host-fifo")) yield return "--host-fifo=open";
     }
 
     /// <summary>A created container: runsc refuses to signal it (see <see cref="RunscCompat.Kill"/>), and a proxy that
