@@ -184,19 +184,20 @@ internal sealed record ProxyRecord(int Pid, long StartTicks, int[] Stdio, bool T
 
     public static ProxyRecord? Load(Invocation invocation, string id)
     {
+        JsonNode? node;
         try
         {
-            var node = JsonNode.Parse(File.ReadAllText(PathFor(invocation, id)));
-            return new ProxyRecord(
-                node!["pid"]!.GetValue<int>(),
-                node["startTicks"]!.GetValue<long>(),
-                node["stdio"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray(),
-                node["terminal"]!.GetValue<bool>());
+            node = JsonNode.Parse(File.ReadAllText(PathFor(invocation, id)));
         }
-        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or InvalidOperationException or NullReferenceException)
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException)
         {
             return null;
         }
+        var stdio = node?["stdio"] as JsonArray;
+        return node?["pid"] is JsonValue pid && node["startTicks"] is JsonValue ticks && node["terminal"] is JsonValue terminal
+               && stdio is { Count: 3 } && stdio.All(fd => fd is JsonValue)
+            ? new ProxyRecord(pid.GetValue<int>(), ticks.GetValue<long>(), stdio.Select(fd => fd!.GetValue<int>()).ToArray(), terminal.GetValue<bool>())
+            : null;
     }
 
     public void Save(string path)

@@ -58,9 +58,10 @@ internal static partial class SubcontainerProxy
         if (args.Count != 3 || !int.TryParse(args[1], out int shimPid))
             throw new ShimUsageException($"usage: csshim {Command} ID SHIM-PID stdio|terminal (started by create, not by hand)");
         var id = args[0];
+        // First of all: from here on nothing csshim writes can reach the container's log.
+        var held = HoldStdio();
         using var shim = ProxyHandle.OpenPid(shimPid)
                          ?? throw new ShimException($"runsc sub-container \"{id}\": shim pid {shimPid} is gone");
-        var held = HoldStdio();
         var recordPath = ProxyRecord.PathFor(invocation.StateDir, invocation.Command.Root, id);
         using var started = new ManualResetEventSlim();
         using var onStart = PosixSignalRegistration.Create((PosixSignal)10 /* SIGUSR1 */, ctx =>
