@@ -21,7 +21,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 # One project at a time: the integration and E2E suites share the machine's mounts, runtimes and cores.
-for project in test/OciSpec.Tests test/TarLayer.Tests test/ShimRuntime.Tests test/Snapshot.Tests test/Reliability.Tests test/E2E.Tests; do
+for project in test/OciSpec.Tests test/TarLayer.Tests test/ShimRuntime.Tests test/Snapshot.Tests test/Reliability.Tests test/E2E.Tests test/Cri.Tests; do
     dotnet test "$project" -c Release --nologo "$@" 2>&1 | tee -a "$log" || status=1
 done
 

@@ -121,7 +121,10 @@ public class InstallTests
         Assert.That(File.ReadAllBytes(Daemon), Is.EqualTo(daemon));
         Assert.That(File.ReadAllBytes(Toml), Is.EqualTo(toml));
         Assert.That(File.GetLastWriteTimeUtc(Daemon), Is.EqualTo(daemonTime), "not rewritten");
-        Assert.That(stdout, Does.Contain("already up to date").And.Contain("already present"));
+        Assert.That(stdout, Does.Contain($"docker: runtime \"csshim\" in {Daemon} is already up to date"));
+        Assert.That(stdout, Does.Contain($"containerd: runtime \"csshim\" in {Toml} is already up to date"));
+        Assert.That(stdout, Does.Not.Contain("restart containerd"), "nothing changed, nothing to restart");
+        Assert.That(File.Exists(Toml + ".csshim-backup"), Is.False, "no backup of a file that was created, not edited");
     }
 
     [TestCase("{\"runtimes\": {")]
@@ -153,7 +156,7 @@ public class InstallTests
         Assert.That(code, Is.EqualTo(0), stderr);
         Assert.That(File.Exists(Daemon), Is.False);
         Assert.That(File.Exists(Toml), Is.False);
-        Assert.That(stdout, Does.Contain("would add runtime").And.Contain("would append"));
+        Assert.That(stdout, Does.Contain("would add runtime").And.Contain("would create"));
     }
 
     [Test]
@@ -165,14 +168,32 @@ public class InstallTests
         Assert.That(stdout, Does.Contain("runtimes.snap]"), "the containerd snippet uses the name");
     }
 
+    /// <summary>What containerd's CRI plugin must copy into a container's spec: the archive keys (bare and per
+    /// container name) and their digest pins, nothing else of csshim's.</summary>
+    private static readonly string PatternList =
+        "[\"dev.gvisor.tar.rootfs.upper\", \"dev.gvisor.tar.rootfs.upper.*\", " +
+        "\"dev.csshim.tar.rootfs.upper.sha256\", \"dev.csshim.tar.rootfs.upper.sha256.*\"]";
+
+    private const string V2Table = "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.csshim]";
+    private const string V3Table = "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.csshim]";
+
     [Test]
-    public void PrintsTheContainerdSnippet()
+    public void PrintsTheContainerdTablesForBothConfigVersions()
     {
         var (code, stdout, stderr) = Install("--docker-config", Daemon);
         Assert.That(code, Is.EqualTo(0), stderr);
-        Assert.That(stdout, Does.Contain("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.csshim]"));
-        Assert.That(stdout, Does.Contain("runtime_type = \"io.containerd.runc.v2\""));
-        Assert.That(stdout, Does.Contain($"BinaryName = \"{self}\""));
+        foreach (var table in new[] { V2Table, V3Table })
+        {
+            var at = stdout.IndexOf(table, StringComparison.Ordinal);
+            Assert.That(at, Is.GreaterThanOrEqualTo(0), $"{table} in:\n{stdout}");
+            var block = stdout[at..];
+            Assert.That(block, Does.Contain("runtime_type = \"io.containerd.runc.v2\""));
+            Assert.That(block, Does.Contain($"pod_annotations = {PatternList}"));
+            Assert.That(block, Does.Contain($"container_annotations = {PatternList}"));
+            Assert.That(block, Does.Contain($"BinaryName = \"{self}\""));
+        }
+        Assert.That(stdout, Does.Contain("restart containerd"));
+        Assert.That(File.Exists(Toml), Is.False, "printing writes nothing");
     }
 
     [Test]
@@ -181,11 +202,13 @@ public class InstallTests
         Directory.CreateDirectory(Path.GetDirectoryName(Toml)!);
         const string original = "# operator's file\nversion = 2\n\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  default_runtime_name = \"runc\"";
         File.WriteAllText(Toml, original);
-        var (code, _, stderr) = Install("--docker-config", Daemon, "--containerd-config", Toml);
+        var (code, stdout, stderr) = Install("--docker-config", Daemon, "--containerd-config", Toml);
         Assert.That(code, Is.EqualTo(0), stderr);
         var text = File.ReadAllText(Toml);
         Assert.That(text, Does.StartWith(original));
         Assert.That(text, Does.Contain($"BinaryName = \"{self}\""));
+        Assert.That(File.ReadAllText(Toml + ".csshim-backup"), Is.EqualTo(original), "the file as it was is kept");
+        Assert.That(stdout, Does.Contain(Toml + ".csshim-backup").And.Contain("restart containerd"));
         Assert.That(ContainerdDump(Toml), Does.Contain($"BinaryName = \"{self}\""), "containerd itself reads the table");
     }
 
@@ -195,21 +218,123 @@ public class InstallTests
         var (code, _, stderr) = Install("--docker-config", Daemon, "--containerd-config", Toml);
         Assert.That(code, Is.EqualTo(0), stderr);
         var dump = ContainerdDump(Toml);
-        Assert.That(dump, Does.Contain("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.csshim]"));
+        Assert.That(dump, Does.Contain(V2Table));
         Assert.That(dump, Does.Contain($"BinaryName = \"{self}\""));
+        Assert.That(dump, Does.Contain($"pod_annotations = {PatternList}"));
+    }
+
+    /// <summary>The new user's path: `containerd config default`, then csshim install. containerd reads the allow-list
+    /// back as written, and the stock runc entry is left exactly as it was.</summary>
+    [Test]
+    public void StockContainerdConfigGetsTheAnnotationAllowList()
+    {
+        var stock = ContainerdDefaultConfig();
+        Directory.CreateDirectory(Path.GetDirectoryName(Toml)!);
+        File.WriteAllText(Toml, stock);
+        var (code, _, stderr) = Install("--no-docker", "--containerd-config", Toml);
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(File.ReadAllText(Toml), Does.StartWith(stock), "the stock file is kept byte for byte, the entry appended");
+        var dump = ContainerdDump(Toml);
+        var entry = dump[dump.IndexOf(V2Table, StringComparison.Ordinal)..];
+        entry = entry[..entry.IndexOf(".options]", StringComparison.Ordinal)];
+        Assert.That(entry, Does.Contain($"pod_annotations = {PatternList}"), dump);
+        Assert.That(entry, Does.Contain($"container_annotations = {PatternList}"));
+        Assert.That(RuntimeEntry(dump, "runc"), Is.EqualTo(RuntimeEntry(ContainerdDump(Toml + ".csshim-backup"), "runc")), "other runtimes untouched");
+    }
+
+    /// <summary>An entry from an older csshim (or written by hand) is brought up to date in place: csshim's keys set,
+    /// an operator's own patterns and other keys kept, no second table (containerd would refuse the file).</summary>
+    [Test]
+    public void UpdatesAnExistingEntryKeepingTheOperatorsKeys()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Toml)!);
+        const string original = """
+            version = 2
+            [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.csshim]
+              runtime_type = "io.containerd.runc.v2"
+              pod_annotations = [
+                "io.example.team/*",
+              ]
+              privileged_without_host_devices = true
+            [plugins.'io.containerd.grpc.v1.cri'.containerd.runtimes.csshim.options]
+              BinaryName = "/somewhere/else" # old build
+              SystemdCgroup = true
+            [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+              runtime_type = "io.containerd.runc.v2"
+
+            """;
+        File.WriteAllText(Toml, original);
+        var (code, stdout, stderr) = Install("--no-docker", "--containerd-config", Toml);
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var text = File.ReadAllText(Toml);
+        Assert.That(text.Split('\n').Count(l => l.Contains("runtimes.csshim]")), Is.EqualTo(1), text);
+        Assert.That(text, Does.Contain("pod_annotations = [\"io.example.team/*\", \"dev.gvisor.tar.rootfs.upper\""));
+        Assert.That(text, Does.Contain($"container_annotations = {PatternList}"));
+        Assert.That(text, Does.Contain("privileged_without_host_devices = true").And.Contain("SystemdCgroup = true"));
+        Assert.That(text, Does.Contain($"BinaryName = \"{self}\"").And.Not.Contain("/somewhere/else"));
+        Assert.That(text, Does.EndWith("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n"));
+        Assert.That(stdout, Does.Contain("update runtime \"csshim\"").And.Contain("/somewhere/else"));
+        Assert.That(File.ReadAllText(Toml + ".csshim-backup"), Is.EqualTo(original));
+        var dump = ContainerdDump(Toml);
+        Assert.That(dump, Does.Contain("\"io.example.team/*\", \"dev.gvisor.tar.rootfs.upper\""), dump);
+
+        var again = Install("--no-docker", "--containerd-config", Toml);
+        Assert.That(again.Out, Does.Contain("already up to date"), again.Out);
+        Assert.That(File.ReadAllText(Toml), Is.EqualTo(text));
+    }
+
+    /// <summary>containerd 2.x: `version = 3` puts runtimes under io.containerd.cri.v1.runtime (its own default file
+    /// writes the plugin names in single quotes).</summary>
+    [Test]
+    public void Version3ConfigGetsTheV3Tables()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Toml)!);
+        const string original = """
+            version = 3
+
+            [plugins]
+              [plugins.'io.containerd.cri.v1.runtime']
+                [plugins.'io.containerd.cri.v1.runtime'.containerd]
+                  default_runtime_name = 'runc'
+                  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes]
+                    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+                      runtime_type = 'io.containerd.runc.v2'
+                      pod_annotations = []
+                      container_annotations = []
+                      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+                        BinaryName = ''
+
+            """;
+        File.WriteAllText(Toml, original);
+        var (code, _, stderr) = Install("--no-docker", "--containerd-config", Toml);
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(stderr, Is.Empty, "no version warning");
+        var text = File.ReadAllText(Toml);
+        Assert.That(text, Does.StartWith(original));
+        var added = text[original.Length..];
+        Assert.That(added, Does.Contain(V3Table).And.Contain($"pod_annotations = {PatternList}").And.Contain($"BinaryName = \"{self}\""));
+        Assert.That(added, Does.Not.Contain("grpc.v1.cri"));
+
+        // An existing v3 entry in containerd's quoting is found and updated, not duplicated.
+        File.WriteAllText(Toml, original.Replace("runtimes.runc", "runtimes.csshim"));
+        Assert.That(Install("--no-docker", "--containerd-config", Toml).Code, Is.EqualTo(0));
+        text = File.ReadAllText(Toml);
+        Assert.That(text, Does.Not.Contain(V3Table), "no second table in csshim's quoting");
+        Assert.That(text, Does.Contain($"pod_annotations = {PatternList}").And.Contain($"BinaryName = \"{self}\""));
     }
 
     [Test]
-    public void RefusesAContainerdTableOfTheSameNameWithOtherContent()
+    public void RefusesAnEntryWithInlineOptions()
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Toml)!);
-        var original = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.csshim]\n  runtime_type = \"io.containerd.runc.v2\"\n" +
-                       "[plugins.'io.containerd.grpc.v1.cri'.containerd.runtimes.csshim.options]\n  BinaryName = \"/somewhere/else\"\n";
+        const string original = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.csshim]\n  runtime_type = \"io.containerd.runc.v2\"\n" +
+                                "  options = { BinaryName = \"/x\" }\n";
         File.WriteAllText(Toml, original);
-        var (code, _, stderr) = Install("--docker-config", Daemon, "--containerd-config", Toml);
+        var (code, _, stderr) = Install("--no-docker", "--containerd-config", Toml);
         Assert.That(code, Is.EqualTo(1));
-        Assert.That(stderr, Does.Contain(Toml).And.Contain("/somewhere/else"));
+        Assert.That(stderr, Does.Contain(Toml).And.Contain("inline"));
         Assert.That(File.ReadAllText(Toml), Is.EqualTo(original));
+        Assert.That(File.Exists(Toml + ".csshim-backup"), Is.False);
     }
 
     [TestCase("--bogus")]
@@ -243,16 +368,30 @@ public class InstallTests
         Assert.That(stdout, Does.Contain("--docker-config"));
     }
 
-    private static string ContainerdDump(string config)
+    private static string ContainerdDump(string config) => Containerd("--config", config, "config", "dump");
+
+    private static string ContainerdDefaultConfig() => Containerd("config", "default");
+
+    /// <summary>One runtime's lines in a `config dump`: its table and its options table.</summary>
+    private static string RuntimeEntry(string dump, string name)
+    {
+        var prefix = $"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{name}";
+        var lines = dump.Split('\n').SkipWhile(l => !l.Trim().StartsWith(prefix + "]", StringComparison.Ordinal)).ToList();
+        Assert.That(lines, Is.Not.Empty, $"{prefix}] in:\n{dump}");
+        var entry = lines.Take(1).Concat(lines.Skip(1).TakeWhile(l => !l.Trim().StartsWith('[') || l.Trim().StartsWith(prefix + ".", StringComparison.Ordinal)));
+        return string.Join('\n', entry);
+    }
+
+    private static string Containerd(params string[] args)
     {
         if (!File.Exists("/usr/bin/containerd")) Assert.Ignore("containerd not installed");
         var psi = new ProcessStartInfo("/usr/bin/containerd") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "--config", config, "config", "dump" }) psi.ArgumentList.Add(a);
+        foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();
         var stdout = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        Assert.That(p.ExitCode, Is.EqualTo(0), "containerd config dump: " + stderr.Result);
+        Assert.That(p.ExitCode, Is.EqualTo(0), $"containerd {string.Join(' ', args)}: " + stderr.Result);
         return stdout;
     }
 }

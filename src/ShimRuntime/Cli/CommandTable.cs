@@ -25,6 +25,8 @@ internal sealed record ShimCommand(string Name, string Usage, string Summary, Fu
     public FlagTable? OwnFlags { get; init; }
     /// <summary>The first positional is a verb whose flags may follow it (`tar rootfs-upper --file F ID`).</summary>
     public bool HasVerb { get; init; }
+    /// <summary>Not listed by help: csshim's own helper processes, started by csshim, not by callers.</summary>
+    public bool Hidden { get; init; }
     /// <summary>False for commands that must work before the runtime is known (install, help).</summary>
     public bool NeedsRuntime { get; init; } = true;
 
@@ -68,6 +70,11 @@ internal static class CommandTable
         new("demo", "demo", "the snapshot round trip on a busybox bundle", DemoCommand.Run)
         {
             OwnFlags = FlagTable.Empty,
+        },
+        new(SubcontainerProxy.Command, $"{SubcontainerProxy.Command} ID SHIM-PID stdio|terminal",
+            "stands for a runsc pod container's process towards containerd's runc shim (started by create)", SubcontainerProxy.Run)
+        {
+            OwnFlags = FlagTable.Empty, Hidden = true,
         },
         new("help", "help [COMMAND]", "csshim's commands and flags; help for other commands is the runtime's", HelpCommand.Run)
         {

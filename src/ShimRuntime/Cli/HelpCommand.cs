@@ -36,8 +36,9 @@ internal static class HelpCommand
         foreach (var flag in ShimFlags.All) text.AppendLine(FlagLine(flag.Name, flag.ValueName, flag.Help));
         text.AppendLine();
         text.AppendLine("Commands csshim handles:");
-        var width = CommandTable.All.Max(c => c.Name.Length);
-        foreach (var command in CommandTable.All) text.AppendLine($"  {command.Name.PadRight(width)}  {command.Summary}");
+        var listed = CommandTable.All.Where(c => !c.Hidden).ToList();
+        var width = listed.Max(c => c.Name.Length);
+        foreach (var command in listed) text.AppendLine($"  {command.Name.PadRight(width)}  {command.Summary}");
         text.AppendLine();
         text.AppendLine("Every other command (start, state, ps, pause, ...) and every other flag goes to the runtime unchanged.");
         text.AppendLine("csshim --version prints csshim's version, then the runtime's. csshim help COMMAND: one command.");

@@ -14,6 +14,8 @@ internal static class Router
         if (CommandTable.Find(call.First.Subcommand) is { NeedsRuntime: false } early) return early.Run(call);
         var invocation = call.Invocation;
         UnparsedCreate.RefuseIfAmbiguous(invocation, call.Argv);
+        // runsc pod containers under containerd's runc shim need a different create/start/delete (see the bridge).
+        if (RunscSubcontainers.Handles(invocation)) return RunscSubcontainers.Run(call);
         if (invocation.Command.Subcommand is null && invocation.Command.WantsVersion) return VersionCommand.Run(call);
         return CommandTable.Find(invocation.Command.Subcommand) is { } command ? command.Run(call) : Forward(invocation);
     }

@@ -83,7 +83,7 @@ internal static class CreateCommand
 
     /// <summary>runsc's own rootfs overlay would keep the container's writes inside the sandbox, away from the
     /// staged upper; and its gofer opens FIFOs of a host rootfs only when told to (the staged rootfs is private).</summary>
-    private static IEnumerable<string> StagedRuntimeFlags(Invocation invocation, ShimLog log, string id)
+    public static IEnumerable<string> StagedRuntimeFlags(Invocation invocation, ShimLog log, string id)
     {
         if (invocation.Runtime.Flavor != RuntimeFlavor.Runsc) yield break;
         var command = invocation.Command;

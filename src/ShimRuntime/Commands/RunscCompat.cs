@@ -8,16 +8,32 @@ namespace Csshim.ShimRuntime.Commands;
 /// bridges the difference; for runc and crun these calls are forwarded unchanged.</summary>
 internal static class RunscCompat
 {
-    /// <summary>`kill`: runsc refuses to signal a container still in "created" (its start failed), so containerd's
-    /// kill-then-delete after a failed start leaves the sandbox and the shim behind. runc kills such a container; for
-    /// runsc the same end is `delete --force`, after which the client's own delete finds nothing, as it expects.</summary>
+    /// <summary>`kill`, where runsc answers differently from runc for a container that is not running:
+    /// <list type="bullet">
+    /// <item>"created" (its start failed): runsc refuses to signal it, so containerd's kill-then-delete after a failed
+    ///   start leaves the sandbox and the shim behind. runc kills such a container; for runsc the same end is
+    ///   `delete --force` (and the end of a pod sub-container's stdio proxy), after which the client's own delete finds
+    ///   nothing, as it expects.</item>
+    /// <item>"stopped": runsc says "sandbox is not running" (status 128), which containerd's shim does not read as
+    ///   "already gone" (it knows runc's "container not running"): the exit is never handled and StopPodSandbox hangs.
+    ///   csshim answers as runc does.</item>
+    /// </list></summary>
     public static int Kill(CommandCall call)
     {
         var invocation = call.Invocation;
         if (invocation.Runtime.Flavor != RuntimeFlavor.Runsc || invocation.Subcommand.ContainerId is not { } id)
             return Router.Forward(invocation);
-        if (RuntimeQueries.Status(invocation, id) != "created") return Router.Forward(invocation);
-        return RuntimeProcess.Spawn(invocation.Runtime.Path, [.. invocation.Command.GlobalArgs, "delete", "--force", id]).Propagate();
+        switch (RuntimeQueries.Status(invocation, id))
+        {
+            case "created":
+                var exit = RuntimeProcess.Spawn(invocation.Runtime.Path, [.. invocation.Command.GlobalArgs, "delete", "--force", id]);
+                RunscSubcontainers.EndProxy(invocation, id);
+                return exit.Propagate();
+            case "stopped":
+                throw new ShimException($"container not running (runsc keeps stopped container \"{id}\" until delete)");
+            default:
+                return Router.Forward(invocation);
+        }
     }
 
     /// <summary>`exec --tty`: runsc has no such flag (the terminal comes from the process spec), and conmon passes it

@@ -1,92 +1,132 @@
-using System.Text;
-using System.Text.RegularExpressions;
 using Csshim.OciSpec;
 
 namespace Csshim.ShimRuntime.Install;
 
-/// <summary>What appending the runtime tables to containerd's config.toml did (or would do).</summary>
-internal sealed record ContainerdChange(string Path, string Name, bool Created, bool Changed, string Appended, IReadOnlyList<string> Warnings)
+/// <summary>What registering the runtime in containerd's config.toml did (or would do).</summary>
+internal sealed record ContainerdChange(
+    string Path, string Name, bool Created, bool Appended, IReadOnlyList<string> Edits, string? Backup, IReadOnlyList<string> Warnings)
 {
+    public bool Changed => Created || Appended || Edits.Count > 0;
+
     public string Describe(bool dryRun)
     {
-        if (!Changed) return $"containerd: runtime \"{Name}\" in {Path} is already present";
-        var verb = dryRun ? "would append" : "appended";
-        var created = Created ? (dryRun ? " (would create the file)" : " (created the file)") : "";
-        return $"containerd: {verb} to {Path}{created}:\n{Appended}" +
-               (dryRun ? "" : "restart containerd to pick it up");
+        if (!Changed) return $"containerd: runtime \"{Name}\" in {Path} is already up to date";
+        var would = dryRun ? "would " : "";
+        var what = Created ? $"{would}create {Path} with runtime \"{Name}\""
+            : Appended ? $"{would}append runtime \"{Name}\" to {Path}"
+            : $"{would}update runtime \"{Name}\" in {Path}";
+        var edits = Edits.Count > 0 ? $" ({string.Join("; ", Edits)})" : "";
+        var backup = Backup is null ? "" : $"; {(dryRun ? "would keep" : "kept")} the previous file as {Backup}";
+        return $"containerd: {what}{edits}{backup}";
     }
 }
 
 /// <summary>
-/// containerd's config.toml, edited as text: the runtime's two tables are appended when absent. A TOML library
-/// would rewrite the operator's file (comments, order); appending keeps every byte of it. Only `[table]` headers
+/// containerd's config.toml, edited as text so that every other byte of the operator's file (comments, order, other
+/// runtimes) stays as it was: csshim's runtime tables are appended when absent; when present, only the keys csshim
+/// owns are set (a key's lines replaced, or a line added) and the rest of the entry is kept. Only `[table]` headers
 /// are recognised: a runtime of the same name defined through dotted keys or inline tables elsewhere is not seen.
 /// </summary>
-internal static partial class ContainerdConfig
+internal static class ContainerdConfig
 {
     public const string Version2Plugin = "io.containerd.grpc.v1.cri";
     public const string Version3Plugin = "io.containerd.cri.v1.runtime";
     public const string RuntimeType = "io.containerd.runc.v2";
+    public const string BackupSuffix = ".csshim-backup";
 
-    public static string Snippet(string plugin, string name, string selfPath)
-    {
-        var table = RuntimeTable(plugin, name);
-        return $"""
-                {table}
-                  runtime_type = {Quote(RuntimeType)}
-                {table[..^1]}.options]
-                  BinaryName = {Quote(selfPath)}
+    /// <summary>The digest pin that goes with an archive key: `dev.csshim.tar.rootfs.upper.sha256` for the bare key,
+    /// `dev.csshim.tar.rootfs.upper.sha256.NAME` for `dev.gvisor.tar.rootfs.upper.NAME`.</summary>
+    private const string DigestKey = "dev.csshim.tar.rootfs.upper.sha256";
 
-                """;
-    }
+    /// <summary>
+    /// containerd copies a Pod's (pod_annotations) or a container's (container_annotations) annotations into the OCI
+    /// spec only when a pattern of the runtime entry matches the key (Go path.Match: `*` is any run of characters
+    /// but '/'). These admit exactly the keys csshim reads from a tenant: the archive, per container or bare, and its
+    /// pin. csshim's other dev.csshim.* keys are its own records and stay out.
+    /// </summary>
+    public static readonly IReadOnlyList<string> AnnotationPatterns =
+        [RootfsTarAnnotation.BaseKey, RootfsTarAnnotation.BaseKey + ".*", DigestKey, DigestKey + ".*"];
 
-    private static string RuntimeTable(string plugin, string name) =>
-        $"[plugins.{Quote(plugin)}.containerd.runtimes.{Key(name)}]";
+    private static string[] RuntimePath(string plugin, string name) => ["plugins", plugin, "containerd", "runtimes", name];
+
+    /// <summary>The keys csshim sets on its runtime table and on the table's `options`.</summary>
+    private static (string Key, TomlValue Value)[] RuntimeKeys() =>
+    [
+        ("runtime_type", TomlValue.String(RuntimeType)),
+        ("pod_annotations", TomlValue.Strings(AnnotationPatterns)),
+        ("container_annotations", TomlValue.Strings(AnnotationPatterns)),
+    ];
+
+    private static (string Key, TomlValue Value)[] OptionsKeys(string selfPath) => [("BinaryName", TomlValue.String(selfPath))];
+
+    public static string Snippet(string plugin, string name, string selfPath) =>
+        TableText(RuntimePath(plugin, name), RuntimeKeys(), "") + TableText([.. RuntimePath(plugin, name), "options"], OptionsKeys(selfPath), "");
+
+    private static string TableText(string[] path, (string Key, TomlValue Value)[] keys, string indent) =>
+        $"{indent}[{TomlText.Key(path)}]\n" + string.Concat(keys.Select(k => $"{indent}  {k.Key} = {k.Value.Text}\n"));
 
     public static ContainerdChange Register(string path, string name, string selfPath, bool dryRun)
     {
         path = Path.GetFullPath(path);
         var text = ReadOrNull(path);
         var warnings = new List<string>();
-        var version = text is null ? null : TopLevelVersion(text);
+        var version = text is null ? null : TomlText.TopLevelVersion(text);
         var plugin = version == 3 ? Version3Plugin : Version2Plugin;
         if (text is not null && version is null)
             warnings.Add($"{path} has no top-level \"version = 2\": containerd 1.x reads it as version 1, where these tables do not apply");
         else if (version is not null and not (2 or 3))
             warnings.Add($"{path} says version = {version}; the tables written are for version 2");
 
-        string[] runtimePath = ["plugins", plugin, "containerd", "runtimes", name];
-        string[] optionsPath = [.. runtimePath, "options"];
-        var tables = text is null ? [] : ReadTables(text);
-        var runtime = tables.FirstOrDefault(t => t.Path.SequenceEqual(runtimePath));
-        var options = tables.FirstOrDefault(t => t.Path.SequenceEqual(optionsPath));
-        if (runtime is not null || options is not null)
+        if (text is null)
         {
-            var mismatch = Mismatch(runtime, "runtime_type", RuntimeType) ?? Mismatch(options, "BinaryName", selfPath);
-            if (mismatch is not null)
-                throw new InstallException($"{path} already defines runtime \"{name}\" differently ({mismatch}); left unchanged: edit or remove those tables by hand");
-            return new ContainerdChange(path, name, false, false, "", warnings);
+            if (!dryRun) Write(path, "version = 2\n\n" + Snippet(plugin, name, selfPath), create: true);
+            return new ContainerdChange(path, name, Created: true, Appended: false, [], null, warnings);
         }
 
-        var snippet = Snippet(plugin, name, selfPath);
-        var prefix = text switch
+        var document = new TomlDocument(text);
+        string[] runtimePath = RuntimePath(plugin, name);
+        string[] optionsPath = [.. runtimePath, "options"];
+        var runtime = document.Table(runtimePath);
+        var options = document.Table(optionsPath);
+        bool appended = runtime is null && options is null;
+        var edits = new List<string>();
+        if (appended)
         {
-            null => "version = 2\n\n",
-            "" => "",
-            _ when text.EndsWith("\n\n", StringComparison.Ordinal) => "",
-            _ when text.EndsWith('\n') => "\n",
-            _ => "\n\n",
-        };
-        if (!dryRun) Write(path, (text ?? "") + prefix + snippet, create: text is null);
-        return new ContainerdChange(path, name, text is null, true, snippet, warnings);
-    }
+            document.Append(Snippet(plugin, name, selfPath));
+        }
+        else
+        {
+            if (runtime?.Entries.FirstOrDefault(e => e.Key == "options" || e.Key.StartsWith("options.", StringComparison.Ordinal)) is { } inline)
+                throw new InstallException($"{path} line {inline.FirstLine + 1} sets the options of runtime \"{name}\" inline; left unchanged: make them a [{TomlText.Key(optionsPath)}] table");
+            if (runtime is null)
+            {
+                document.InsertBefore(optionsPath, TableText(runtimePath, RuntimeKeys(), options!.Indent));
+                edits.Add("added its runtime table");
+            }
+            else
+            {
+                edits.AddRange(document.SetKeys(runtimePath, RuntimeKeys()));
+            }
+            if (options is null)
+            {
+                document.InsertAfter(runtimePath, TableText(optionsPath, OptionsKeys(selfPath), runtime!.Indent));
+                edits.Add("added its options table");
+            }
+            else
+            {
+                edits.AddRange(document.SetKeys(optionsPath, OptionsKeys(selfPath)));
+            }
+        }
+        if (!appended && edits.Count == 0)
+            return new ContainerdChange(path, name, false, false, [], null, warnings);
 
-    private static string? Mismatch(TomlTable? table, string key, string expected)
-    {
-        if (table is null) return $"no {key}";
-        return table.Values.TryGetValue(key, out var actual)
-            ? actual == expected ? null : $"{key} = {Quote(actual)}, not {Quote(expected)}"
-            : $"no {key}";
+        var backup = path + BackupSuffix;
+        if (!dryRun)
+        {
+            Write(backup, text, create: false, modeFrom: path);
+            Write(path, document.Text, create: false);
+        }
+        return new ContainerdChange(path, name, false, appended, edits, backup, warnings);
     }
 
     private static string? ReadOrNull(string path)
@@ -105,111 +145,18 @@ internal static partial class ContainerdConfig
         }
     }
 
-    private static void Write(string path, string text, bool create)
+    private static void Write(string path, string text, bool create, string? modeFrom = null)
     {
         const UnixFileMode newMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
         try
         {
             if (create) Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            AtomicFile.WriteText(path, create ? newMode : File.GetUnixFileMode(path), text);
+            var mode = create ? newMode : File.GetUnixFileMode(modeFrom ?? path);
+            AtomicFile.WriteText(path, mode, text);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InstallException($"cannot write {path}: {e.Message}", e);
         }
     }
-
-    /// <summary>A `[table]` and the simple `key = "string"` lines under it.</summary>
-    private sealed record TomlTable(string[] Path, Dictionary<string, string> Values);
-
-    [GeneratedRegex(@"^\s*\[(?!\[)(?<key>.*)\]\s*(#.*)?$")]
-    private static partial Regex TableHeader();
-
-    [GeneratedRegex(@"^\s*(?<key>[A-Za-z0-9_-]+|""[^""]*""|'[^']*')\s*=\s*(?<value>.*?)\s*(#[^""']*)?$")]
-    private static partial Regex KeyValue();
-
-    private static List<TomlTable> ReadTables(string text)
-    {
-        var tables = new List<TomlTable>();
-        TomlTable? current = null;
-        foreach (var line in text.Split('\n'))
-        {
-            var header = TableHeader().Match(line);
-            if (header.Success)
-            {
-                current = SplitKey(header.Groups["key"].Value) is { } path ? new TomlTable(path, new()) : null;
-                if (current is not null) tables.Add(current);
-                continue;
-            }
-            if (line.TrimStart().StartsWith("[[", StringComparison.Ordinal))
-            {
-                current = null;
-                continue;
-            }
-            var kv = KeyValue().Match(line);
-            if (current is not null && kv.Success && Unquote(kv.Groups["value"].Value) is { } value)
-                current.Values[Unquote(kv.Groups["key"].Value) ?? kv.Groups["key"].Value] = value;
-        }
-        return tables;
-    }
-
-    /// <summary>The top-level `version = N` (before the first table), or null.</summary>
-    private static int? TopLevelVersion(string text)
-    {
-        foreach (var line in text.Split('\n'))
-        {
-            if (TableHeader().IsMatch(line) || line.TrimStart().StartsWith("[[", StringComparison.Ordinal)) return null;
-            var kv = KeyValue().Match(line);
-            if (kv.Success && kv.Groups["key"].Value == "version" && int.TryParse(kv.Groups["value"].Value, out var v)) return v;
-        }
-        return null;
-    }
-
-    /// <summary>A dotted TOML key split into its parts, quotes removed; null when it is not one we can read.</summary>
-    private static string[]? SplitKey(string key)
-    {
-        var parts = new List<string>();
-        var i = 0;
-        while (true)
-        {
-            while (i < key.Length && key[i] is ' ' or '\t') i++;
-            if (i >= key.Length) return null;
-            int end;
-            if (key[i] is '"' or '\'')
-            {
-                end = key.IndexOf(key[i], i + 1);
-                if (end < 0) return null;
-                parts.Add(key[(i + 1)..end]);
-                end++;
-            }
-            else
-            {
-                end = i;
-                while (end < key.Length && (char.IsAsciiLetterOrDigit(key[end]) || key[end] is '_' or '-')) end++;
-                if (end == i) return null;
-                parts.Add(key[i..end]);
-            }
-            i = end;
-            while (i < key.Length && key[i] is ' ' or '\t') i++;
-            if (i == key.Length) return parts.ToArray();
-            if (key[i] != '.') return null;
-            i++;
-        }
-    }
-
-    /// <summary>A TOML basic or literal string without escapes, or a bare key; null for anything else.</summary>
-    private static string? Unquote(string value)
-    {
-        if (value.Length >= 2 && (value[0] == '"' && value[^1] == '"' || value[0] == '\'' && value[^1] == '\''))
-        {
-            var inner = value[1..^1];
-            return value[0] == '"' && inner.Contains('\\') ? inner.Replace("\\\\", "\\").Replace("\\\"", "\"") : inner;
-        }
-        return value.Length > 0 && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-') ? value : null;
-    }
-
-    private static string Key(string name) =>
-        name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-') ? name : Quote(name);
-
-    private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 }

@@ -4,8 +4,9 @@ namespace Csshim.ShimRuntime.Install;
 
 /// <summary>
 /// `csshim install [--docker-config FILE] [--containerd-config FILE] [--name NAME] [--dry-run] [-- runtimeArgs...]`:
-/// registers csshim as a Docker runtime (merged into daemon.json as `runsc install` does) and shows, or appends,
-/// the containerd table that makes the runc shim call csshim.
+/// registers csshim as a Docker runtime (merged into daemon.json as `runsc install` does) and shows, or writes into
+/// config.toml, the containerd runtime entry that makes the runc shim call csshim and lets the rootfs tar annotations
+/// of a Pod through the CRI plugin.
 /// </summary>
 /// <remarks>
 /// runtimeArgs: with `--` the entry's runtimeArgs become exactly the words after it (none removes them); without
@@ -18,6 +19,11 @@ public static class InstallCommand
 
     private const string Usage =
         "usage: csshim install [--docker-config FILE | --no-docker] [--containerd-config FILE] [--name NAME] [--dry-run] [-- runtimeArgs...]";
+
+    /// <summary>containerd reads config.toml only when it starts; the annotation patterns matter only to the CRI plugin.</summary>
+    private static string ContainerdRestartNote(string name, string self) =>
+        "containerd: restart containerd to pick it up (systemctl restart containerd); running containers keep going. " +
+        $"Kubernetes: a RuntimeClass with handler \"{name}\"; ctr: --runc-binary {self}";
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, string selfPath)
     {
@@ -56,17 +62,18 @@ public static class InstallCommand
             if (options.ContainerdConfig is null)
             {
                 stdout.WriteLine();
-                stdout.WriteLine("containerd (config.toml, version = 2): add these tables, then restart containerd " +
-                                 $"(CRI runtime handler \"{options.Name}\"; ctr: --runc-binary {self}):");
+                stdout.WriteLine("containerd 1.6/1.7 (config.toml version = 2): add these tables (csshim install --containerd-config FILE does it):");
                 stdout.Write(ContainerdConfig.Snippet(ContainerdConfig.Version2Plugin, options.Name, self));
-                stdout.WriteLine("(containerd 2.x, config version = 3: the same tables under " +
-                                 $"[plugins.\"{ContainerdConfig.Version3Plugin}\".containerd.runtimes.{options.Name}])");
+                stdout.WriteLine("containerd 2.x (version = 3):");
+                stdout.Write(ContainerdConfig.Snippet(ContainerdConfig.Version3Plugin, options.Name, self));
+                stdout.WriteLine(ContainerdRestartNote(options.Name, self));
             }
             else
             {
                 var containerd = ContainerdConfig.Register(options.ContainerdConfig, options.Name, self, options.DryRun);
                 foreach (var warning in containerd.Warnings) stderr.WriteLine($"csshim install: warning: {warning}");
                 stdout.WriteLine(containerd.Describe(options.DryRun));
+                if (containerd.Changed && !options.DryRun) stdout.WriteLine(ContainerdRestartNote(options.Name, self));
             }
             return 0;
         }
