@@ -248,9 +248,9 @@ public sealed class ContainerdTests
         var id = NewId("t");
         try
         {
-            Ctr("container", "create", "--runc-binary", _variants[variant].Binary, "--annotation", "dev.gvisor.tar.rootfs.upper=" + snap,
+            // ctr run makes the container (its runtime options keep the binary) and its first task.
+            Ctr("run", "-d", "--runc-binary", _variants[variant].Binary, "--annotation", "dev.gvisor.tar.rootfs.upper=" + snap,
                 Image, id, "sleep", "1000").MustSucceed();
-            Ctr("task", "start", "-d", id).MustSucceed();
             Ctr("task", "exec", "--exec-id", NewId("x"), id, "sh", "-c", "echo changed > /dir/file; echo new > /later").MustSucceed();
             Ctr("task", "kill", "-s", "KILL", id).MustSucceed();
             Snapshot.WaitFor(() => Ctr("task", "rm", id).ExitCode == 0, $"task {id} to be removable");

@@ -135,7 +135,7 @@ public sealed class DockerPersistenceTests
     {
         var id = StartRestoredWriter(runtime);
         var before = ShmemBytes();
-        Docker("exec", id, "dd", "if=/dev/zero", "of=/big", "bs=1M", "count=1024").MustSucceed();
+        Docker("exec", id, "busybox", "dd", "if=/dev/zero", "of=/big", "bs=1M", "count=1024").MustSucceed();
         var grown = ShmemBytes() - before;
         _docker.Remove(id);
         TestContext.Out.WriteLine($"{runtime}: Shmem grew by {grown >> 20} MiB for 1 GiB written");
