@@ -5,6 +5,7 @@
                       a symlink every 10th file, a hard link every 20th, a user xattr every 100th
   tree.py mixed DIR   4 x 64 MiB random files, 8,000 files of 1-32 KiB in 80 dirs (~380 MiB)
   tree.py 100m  DIR   the "100 MiB snapshot": 1 x 64 MiB random file, 2,200 files of 1-32 KiB in 22 dirs (~100 MiB)
+  tree.py entries DIR 100,000 empty files in 100 dirs: many entries, few bytes (what per-entry memory shows in)
 
 DIR is created if missing; what is in it already stays. Prints "<nodes> nodes, <bytes> bytes".
 """
@@ -17,6 +18,7 @@ KINDS = {
     "dev": dict(large=(4, 200), small=(20000, 1, 16, 200), links=True),
     "mixed": dict(large=(4, 64), small=(8000, 1, 32, 80), links=False),
     "100m": dict(large=(1, 64), small=(2200, 1, 32, 22), links=False),
+    "entries": dict(large=(0, 0), small=(100000, 0, 0, 100), links=False),
 }
 
 
