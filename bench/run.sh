@@ -5,9 +5,12 @@
 # rootfs an overlay mount, the in-place staging case); create/start/delete; forwarded `state`; peak RSS.
 # What each row measures and why: the header of bench/lib/bench.py.
 #
-#   bench/run.sh [--quick] [--no-1g] [--runtime NAME=PATH]... [--tmpdir DIR]
-#     --quick     a fast check (few rounds, ~1 min); the default takes a few minutes and gives stable medians
-#     --runtime   runtimes to measure, default runc=/usr/sbin/runc runsc=/usr/bin/runsc (runc is required)
+#   bench/run.sh [--quick] [--no-1g] [--extra-mounts N] [--runtime NAME=PATH]... [--tmpdir DIR]
+#     --quick          a fast check (few rounds, ~1 min); the default takes ~3 min and gives stable medians
+#     --no-1g          leave out the 1 GiB tree (its rows then show nothing)
+#     --extra-mounts   N more mounts (in a private mount namespace), as on a busy Docker/Kubernetes host: every
+#                      process that reads /proc/self/mountinfo pays for them, .NET's start-up included
+#     --runtime        runtimes to measure, default runc=/usr/sbin/runc runsc=/usr/bin/runsc (runc is required)
 #   CSSHIM_BIN    the csshim binary; default <repo>/artifacts/csshim/csshim (published there if missing)
 #
 # Run as root (csshim mounts). Needs busybox-static, GNU tar, python3, runc (and runsc for its rows); about 5 GiB

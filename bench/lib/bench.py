@@ -308,6 +308,8 @@ class Bench:
 
     def setup(self):
         w = self.work
+        if self.args.extra_mounts:
+            self.crowd_mount_table(self.args.extra_mounts)
         self.fs = os.path.join(w, "fs")
         self.run_fs = os.path.join(w, "run")
         for d, size in ((self.fs, "8g"), (self.run_fs, "256m")):
@@ -331,6 +333,22 @@ class Bench:
         subprocess.run([self.runtimes["runc"][0], "spec"], cwd=tmpl, check=True)
         with open(os.path.join(tmpl, "config.json")) as f:
             self.spec = json.load(f)
+
+    def crowd_mount_table(self, n):
+        """A busy host's mount table (Docker and Kubernetes nodes have thousands of lines): this process moves to a
+        private mount namespace, where n tmpfs mounts are added; csshim, the runtimes and .NET's start-up all read
+        /proc/self/mountinfo, so what that costs shows in every row. Nothing of it is visible outside, and it ends
+        with this process."""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
+            raise BenchError("unshare(CLONE_NEWNS): %s" % os.strerror(ctypes.get_errno()))
+        sh("mount", "--make-rprivate", "/")
+        base = os.path.join(self.work, "crowd")
+        for i in range(n):
+            d = os.path.join(base, str(i))
+            os.makedirs(d)
+            sh("mount", "-t", "tmpfs", "-o", "size=64k", "crowd", d)
 
     def bundle(self, name, args=("true",), archive=None, root=None):
         d = os.path.join(self.work, "bundles", name)
@@ -644,9 +662,11 @@ class Bench:
         order = ["restore", "snapshot", "run, 100", "run, plain", "state", "create", "start", "delete", "peak"]
         rows.sort(key=lambda r: next(i for i, p in enumerate(order) if r.label.startswith(p)))
         floor = self.proc.run(["/bin/true"])[1]
-        print_table(rows, "%s vs its references (%s; %d CPUs, load %s; RSS floor of the spawner %.1f MiB%s)" % (
+        with open("/proc/self/mountinfo") as f:
+            mount_lines = sum(1 for _ in f)
+        print_table(rows, "%s vs its references (%s; %d CPUs, load %s; %d mounts; RSS floor of the spawner %.1f MiB%s)" % (
             self.csshim_version(), "quick" if q else "default", os.cpu_count(),
-            " ".join("%.1f" % x for x in os.getloadavg()), floor / 1024,
+            " ".join("%.1f" % x for x in os.getloadavg()), mount_lines, floor / 1024,
             "" if self.proc.helper else ", no C compiler: Python's own RSS is in every figure"))
         print()
         print("details:")
@@ -687,6 +707,8 @@ def main():
     p = argparse.ArgumentParser(prog="bench/run.sh", description="csshim against its references, side by side.")
     p.add_argument("--quick", action="store_true", help="few rounds: a fast check, not stable figures")
     p.add_argument("--no-1g", action="store_true", help="leave out the 1 GiB tree")
+    p.add_argument("--extra-mounts", type=int, default=0, metavar="N",
+                   help="run in a private mount namespace with N more mounts, as on a busy container host")
     p.add_argument("--runtime", action="append", metavar="NAME=PATH",
                    help="runtimes to measure (repeatable; default runc=/usr/sbin/runc and runsc=/usr/bin/runsc)")
     p.add_argument("--tmpdir", default=os.environ.get("TMPDIR", "/tmp"), help="where the work dir goes (bundles on its filesystem)")
