@@ -16,25 +16,9 @@ mkdir -p "$W/fs"
 mount -t tmpfs -o size=8g tarbench "$W/fs"
 T=$W/fs/tree
 mkdir -p "$T"
-# A few large files (4 x 200 MiB), 20,000 small files (1-16 KiB) in 200 dirs, symlinks, hard links, xattrs.
-for i in 1 2 3 4; do head -c $((200 << 20)) /dev/urandom > "$T/large$i"; done
-python3 - "$T" <<'PY'
-import os, random, sys
-root = sys.argv[1]
-rnd = random.Random(7)
-blob = os.urandom(16384)
-for i in range(20000):
-    d = os.path.join(root, "dir%03d" % (i % 200))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%05d" % i), "wb") as f:
-        f.write(blob[: rnd.randint(1024, 16384)])
-    if i % 10 == 0:
-        os.symlink("f%05d" % i, os.path.join(d, "s%05d" % i))
-    if i % 20 == 0:
-        os.link(os.path.join(d, "f%05d" % i), os.path.join(d, "h%05d" % i))
-    if i % 100 == 0:
-        os.setxattr(os.path.join(d, "f%05d" % i), "user.tag", b"\x00\x01bin")
-PY
+# A few large files (4 x 200 MiB), 20,000 small files (1-16 KiB) in 200 dirs, symlinks, hard links, xattrs:
+# the "dev" tree of bench/lib/tree.py, which bench/run.sh measures through csshim too.
+python3 "$HERE/../lib/tree.py" dev "$T" >/dev/null
 SIZE=$(du -sb "$T" | cut -f1)
 echo "tree: $(find "$T" | wc -l) nodes, $((SIZE >> 20)) MiB"
 
