@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reliability figures for issue 6: runs test/Reliability.Tests with the full counts against the csshim binary
+# Reliability figures: runs test/Reliability.Tests with the full counts against the csshim binary
 # (CSSHIM_BIN, else artifacts/csshim/csshim, published here if missing) and adds up the FIGURE lines the tests
 # write: hostile cases tried/refused, fault points injected/recovered, concurrent cycles, leaked mounts.
 # Extra arguments go to `dotnet test` (e.g. --filter FullyQualifiedName~FaultTests). Run as root.
