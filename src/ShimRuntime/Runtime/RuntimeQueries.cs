@@ -30,9 +30,12 @@ internal static class RuntimeQueries
     private static bool Interpret((int Status, string Stdout, string Stderr) answer, string runtime, string id)
     {
         if (answer.Status == 0) return ReadState(answer.Stdout, id) is not null;
-        if (UnknownContainerMessages.Any(m => answer.Stderr.Contains(m, StringComparison.Ordinal))) return false;
+        if (SaysUnknown(answer.Stderr)) return false;
         throw new ShimException($"cannot tell whether container \"{id}\" exists: {runtime} state failed: {answer.Stderr.Trim()}");
     }
+
+    /// <summary>The runtime's error says there is no such container.</summary>
+    public static bool SaysUnknown(string stderr) => UnknownContainerMessages.Any(m => stderr.Contains(m, StringComparison.Ordinal));
 
     /// <summary>The status in a `state` answer, null unless the answer is about this very id: runsc resolves an
     /// unknown id as a prefix of another container's.</summary>

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using Csshim.OciSpec;
 
@@ -9,12 +8,12 @@ namespace Csshim.ShimRuntime.Staging;
 /// one meanwhile keeps it).</summary>
 internal static class BundleConfig
 {
-    /// <summary>The edited spec as it will be written, and its sha256. The caller records the sha256 before
-    /// <see cref="Write"/>, so that a crash right after the write still finds config.json recognisably csshim's.</summary>
-    public static (byte[] Bytes, string Sha256) Render(BundleSpec spec)
+    /// <summary>The edited spec as it will be written, and its fingerprint. The caller records the fingerprint
+    /// before <see cref="Write"/>, so that a crash right after the write still finds config.json recognisably csshim's.</summary>
+    public static (byte[] Bytes, string Fingerprint) Render(BundleSpec spec)
     {
         var bytes = new UTF8Encoding(false).GetBytes(spec.ToJson());
-        return (bytes, Sha256(bytes));
+        return (bytes, Fingerprint(bytes));
     }
 
     /// <summary>Keep the original, then replace config.json with the rendered spec.</summary>
@@ -38,10 +37,11 @@ internal static class BundleConfig
         {
             return; // the bundle is gone: nothing to put back
         }
-        if (Sha256(current) != record.WrittenConfig) return;
+        if (Fingerprint(current) != record.WrittenConfig) return;
         var original = File.ReadAllBytes(stage.OriginalConfig);
         AtomicFile.Write(path, File.GetUnixFileMode(path), s => s.Write(original));
     }
 
-    private static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+    /// <summary>Length and FNV-1a of the bytes.</summary>
+    private static string Fingerprint(byte[] bytes) => $"{bytes.Length}:{Fnv1a.Hash64(bytes):x16}";
 }

@@ -1,10 +1,9 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 
 namespace Csshim.ShimRuntime.Staging;
 
-/// <summary>Where one container's staging lives: &lt;state-dir&gt;/&lt;hash of the runtime root&gt;/&lt;id&gt;/.
+/// <summary>Where one container's staging lives: &lt;state-dir&gt;/&lt;runtime root as a name&gt;/&lt;id&gt;/.
 /// Keyed by the runtime root too, because two runtime roots may hold containers with the same id; the root is the
 /// canonical one (<see cref="Settings.CanonicalPath"/>), so every spelling of `--root` finds the same staging.</summary>
 internal sealed partial class ContainerStage
@@ -52,6 +51,20 @@ internal sealed partial class ContainerStage
 
     public bool Exists => Directory.Exists(Dir);
 
-    private static string RootKey(string canonicalRuntimeRoot) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonicalRuntimeRoot)))[..16];
+    /// <summary>The canonical runtime root as one directory name, systemd-escape style (`/run/runc` is
+    /// `run-runc`, a `-` or any byte outside [A-Za-z0-9_.] becomes `\xNN`): readable, and no two roots share a name.
+    /// A root too long for a name gets a prefix of it and a hash of all of it. (No cryptographic hash here: the first
+    /// one would load OpenSSL, about 4 ms on every create, delete and snapshot.)</summary>
+    private static string RootKey(string canonicalRuntimeRoot)
+    {
+        var name = new StringBuilder();
+        foreach (var b in Encoding.UTF8.GetBytes(canonicalRuntimeRoot.TrimStart('/')))
+        {
+            if (b == '/') name.Append('-');
+            else if (char.IsAsciiLetterOrDigit((char)b) || b == '_' || (b == '.' && name.Length > 0)) name.Append((char)b);
+            else name.Append($"\\x{b:x2}");
+        }
+        if (name.Length == 0) return "-";
+        return name.Length <= 200 ? name.ToString() : $"{name.ToString(0, 180)}~{Fnv1a.Hash64(Encoding.UTF8.GetBytes(canonicalRuntimeRoot)):x16}";
+    }
 }

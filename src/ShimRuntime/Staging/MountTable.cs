@@ -27,19 +27,6 @@ internal static class MountTable
         return entries;
     }
 
-    public static bool IsMountPoint(string path) => Entries().Any(e => e.MountPoint == path);
-
-    /// <summary>Mount points at or below dir, deepest first (the order to unmount them in).</summary>
-    public static IReadOnlyList<string> MountsUnder(string dir)
-    {
-        dir = Path.TrimEndingDirectorySeparator(dir);
-        return Entries().Select(e => e.MountPoint)
-            .Where(p => p == dir || p.StartsWith(dir + "/", StringComparison.Ordinal))
-            .Distinct()
-            .OrderByDescending(p => p.Length)
-            .ToList();
-    }
-
     /// <summary>mountinfo writes space, tab, newline, backslash (and overlay's ',' in options) as \ooo octal.</summary>
     private static string Unescape(string field)
     {

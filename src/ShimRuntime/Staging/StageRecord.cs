@@ -26,7 +26,7 @@ internal sealed record StageRecord
     /// <summary>The upper dir a snapshot reads: csshim's tmpfs upper, or the engine's upperdir.</summary>
     public required string Upper { get; init; }
     public string? Archive { get; init; }
-    /// <summary>sha256 of the config.json csshim wrote, null when it left config.json alone.</summary>
+    /// <summary>Fingerprint of the config.json csshim wrote, null when it left config.json alone.</summary>
     public string? WrittenConfig { get; init; }
     public required string Created { get; init; }
     public ProcessIdentity? Creator { get; init; }

@@ -45,16 +45,18 @@ internal sealed class Stager(Invocation invocation)
             }
             var prepared = archive!;
             var record = NewRecord(stage, spec, prepared, command);
+            // The spec csshim will write is known before the layer is made: its fingerprint goes into the one record
+            // write, ahead of config.json itself, so a crash anywhere leaves a record that recognises it.
+            var rewrite = EditSpec(spec, stage, record) ? BundleConfig.Render(spec) : default;
+            record = record with { WrittenConfig = rewrite.Fingerprint };
             Directory.CreateDirectory(stage.Dir, PrivateDirMode);
             made = true;
             record.Save(stage.RecordFile);
             if (prepared.Engine is null) TmpfsLayer.Make(stage, record.Rootfs, prepared.Source, invocation);
             else InPlaceLayer.Make(stage, prepared.Engine, prepared.Source, invocation);
-            if (EditSpec(spec, stage, record))
+            if (rewrite.Bytes is not null)
             {
-                var (rendered, sha256) = BundleConfig.Render(spec);
-                (record with { WrittenConfig = sha256 }).Save(stage.RecordFile);
-                BundleConfig.Write(spec, stage, rendered);
+                BundleConfig.Write(spec, stage, rewrite.Bytes);
                 FaultPoint.Reach("config-rewritten");
             }
             return stage;
@@ -151,9 +153,6 @@ internal sealed class Stager(Invocation invocation)
     {
         if (record is not null) BundleConfig.PutBack(stage, record);
         TmpfsLayer.Unmount(stage);
-        var left = MountTable.MountsUnder(stage.Dir);
-        if (left.Count > 0)
-            throw new ShimException($"staging {stage.Dir} still has mounts ({string.Join(", ", left)}); not removing it");
         StagingRemoval.Remove(stage.Dir);
     }
 

@@ -23,11 +23,13 @@ internal static class TmpfsLayer
         FaultPoint.Reach("overlay-mounted");
     }
 
-    /// <summary>Unmount merged first (the overlay holds the tmpfs busy), then whatever else is below the staging.</summary>
+    /// <summary>Unmount merged first (the overlay holds the tmpfs busy), then the layer; either may not be mounted
+    /// (a half-made or in-place staging). Asking umount2 is cheaper than reading mountinfo, which grows with the host's
+    /// mounts; anything else mounted below the staging is caught by <see cref="StagingRemoval"/>, which never crosses it.</summary>
     public static void Unmount(ContainerStage stage)
     {
-        if (MountTable.IsMountPoint(stage.Merged)) LayerMounts.Unmount(stage.Merged);
-        foreach (var mount in MountTable.MountsUnder(stage.Dir)) LayerMounts.Unmount(mount);
+        LayerMounts.Unmount(stage.Merged);
+        LayerMounts.Unmount(stage.Layer);
     }
 
     private static void Restore(ArchiveSource archive, ContainerStage stage, Invocation invocation)
