@@ -9,12 +9,18 @@ public static class Refusal
     /// <summary>Runs `csshim [--allow-rootfs-tar-annotation] --log L --log-format json create --bundle B ID` and
     /// returns the result after asserting the refusal; cause is the text the message must contain.</summary>
     public static ProcResult AssertCreateRefused(Sandbox sb, RuntimeUnderTest rt, string bundle, string id, string cause,
-        IEnumerable<string>? shimFlags = null, TimeSpan? timeout = null)
+        IEnumerable<string>? shimFlags = null, TimeSpan? timeout = null) =>
+        AssertRefused(sb, rt, ["create", "--bundle", bundle, id], bundle, id, cause, shimFlags, timeout);
+
+    /// <summary>As <see cref="AssertCreateRefused"/> for any command line (args after the runtime's --root; the log
+    /// flags go in front of them).</summary>
+    public static ProcResult AssertRefused(Sandbox sb, RuntimeUnderTest rt, IEnumerable<string> args, string bundle, string id,
+        string cause, IEnumerable<string>? shimFlags = null, TimeSpan? timeout = null)
     {
         var log = Path.Combine(sb.Logs, $"create-{Guid.NewGuid():N}.log.json");
         var config = File.ReadAllBytes(Path.Combine(bundle, "config.json"));
         sb.Track(rt, id);
-        var r = sb.Shim(rt, ["--log", log, "--log-format", "json", "create", "--bundle", bundle, id],
+        var r = sb.Shim(rt, ["--log", log, "--log-format", "json", .. args],
             shimFlags ?? ["--allow-rootfs-tar-annotation"], timeout: timeout ?? TimeSpan.FromSeconds(60));
         Assert.Multiple(() =>
         {
@@ -27,6 +33,26 @@ public static class Refusal
         sb.AssertClean(id);
         return r;
     }
+
+    /// <summary>A refusal csshim makes before the runtime is involved: exit status as given, the spy in the runtime's
+    /// place never called (nothing forwarded, not even a question), and no file under the state dir (no staging, no
+    /// lock, no record) besides what was there before.</summary>
+    public static ProcResult AssertRefusedUnforwarded(Sandbox sb, SpyRuntime spy, IEnumerable<string> args, string bundle, string id,
+        string cause, int status, IEnumerable<string>? shimFlags = null)
+    {
+        var stateBefore = StateFiles(sb);
+        var r = AssertRefused(sb, spy.Runtime, args, bundle, id, cause, shimFlags);
+        Assert.Multiple(() =>
+        {
+            Assert.That(r.Status, Is.EqualTo(status), $"{id}: exit status: {r}");
+            Assert.That(spy.Calls().Select(c => c.ToString()), Is.Empty, $"{id}: the runtime was called");
+            Assert.That(StateFiles(sb), Is.EquivalentTo(stateBefore), $"{id}: files appeared under the state dir");
+        });
+        return r;
+    }
+
+    public static List<string> StateFiles(Sandbox sb) =>
+        Directory.Exists(sb.StateDir) ? Directory.EnumerateFiles(sb.StateDir, "*", SearchOption.AllDirectories).ToList() : [];
 
     /// <summary>The msg of the last "level":"error" line, as containerd reports a failed create.</summary>
     public static string LastLogError(string log)

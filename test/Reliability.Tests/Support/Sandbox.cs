@@ -95,10 +95,15 @@ public sealed class Sandbox : IDisposable
 
     /// <summary>csshim with this sandbox's state dir and the runtime's --root; shimFlags go before the runtime's globals.</summary>
     public ProcResult Shim(RuntimeUnderTest rt, IEnumerable<string> args, IEnumerable<string>? shimFlags = null,
+        IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null) =>
+        ShimAt(rt, RootOf(rt), args, shimFlags, env, timeout);
+
+    /// <summary>As <see cref="Shim"/> with `--root root` spelled as given, or no --root at all when root is null.</summary>
+    public ProcResult ShimAt(RuntimeUnderTest rt, string? root, IEnumerable<string> args, IEnumerable<string>? shimFlags = null,
         IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null)
     {
         string[] argv = ["--shim-runtime", rt.Path, "--shim-state-dir", StateDir, .. shimFlags ?? [], .. rt.GlobalArgs,
-            "--root", RootOf(rt), .. args];
+            .. root is null ? Array.Empty<string>() : ["--root", root], .. args];
         return Proc.Run(CsshimBinary.Require(), argv, Logs, timeout, env);
     }
 
