@@ -1,4 +1,8 @@
+using System.Text;
 using System.Text.Json.Nodes;
+using Csshim.ShimRuntime.Cli;
+using Csshim.ShimRuntime.Native;
+using Microsoft.Win32.SafeHandles;
 
 namespace Csshim.ShimRuntime;
 
@@ -22,11 +26,19 @@ internal sealed class ShimLog
     {
         Console.Error.WriteLine($"csshim: {message}");
         if (logPath is null) return;
+        // The path came in argv: opened by its bytes, so a name that is not UTF-8 is the caller's file, not another.
+        int fd = Libc.open([.. RawArgv.Encode(logPath), 0], Libc.O_WRONLY | Libc.O_APPEND | Libc.O_CREAT | Libc.O_CLOEXEC, 0x1A4 /* 0644 */);
+        if (fd < 0)
+        {
+            Console.Error.WriteLine($"csshim: cannot write log {logPath}: {Libc.Error(Libc.LastErrno)}");
+            return;
+        }
+        using var file = new SafeFileHandle(fd, ownsHandle: true);
         try
         {
-            File.AppendAllText(logPath, FormatLine(level, "csshim: " + message, DateTimeOffset.UtcNow, json) + "\n");
+            RandomAccess.Write(file, Encoding.UTF8.GetBytes(FormatLine(level, "csshim: " + message, DateTimeOffset.UtcNow, json) + "\n"), 0);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (IOException e)
         {
             Console.Error.WriteLine($"csshim: cannot write log {logPath}: {e.Message}");
         }

@@ -267,7 +267,7 @@ internal abstract class TreeRestorer : IDisposable
     protected static Exception OsError(string entry, string op, int errno)
     {
         if (errno is Native.ENOSPC or Native.EDQUOT)
-            return new LayerFullException($"entry '{TarEntry.Display(entry)}': upper layer full ({op}: {Native.ErrText(errno)})");
+            return new LayerFullException($"entry '{TarEntry.Display(entry)}': upper layer full ({op}: {Native.ErrText(errno)})", op);
         return new IOException($"entry '{TarEntry.Display(entry)}': {op} failed: {Native.ErrText(errno)}");
     }
 

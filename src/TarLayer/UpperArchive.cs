@@ -20,7 +20,12 @@ public sealed record ExtractResult(long Entries, long Bytes);
 public class ArchiveRejectedException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>The destination ran out of space (ENOSPC/EDQUOT) while restoring: the upper layer is full.</summary>
-public sealed class LayerFullException(string message, Exception? inner = null) : ArchiveRejectedException(message, inner);
+/// <remarks><see cref="Operation"/> is the call that failed ("write", "create", "mkdir", ...): on tmpfs a write
+/// runs out of bytes, while making a node runs out of inodes.</remarks>
+public sealed class LayerFullException(string message, string operation, Exception? inner = null) : ArchiveRejectedException(message, inner)
+{
+    public string Operation { get; } = operation;
+}
 
 /// <summary>
 /// A snapshot could not be made complete, so what was written so far is not an archive to keep. EntryName is the

@@ -25,13 +25,16 @@ internal static class CreateCommand
         }
 
         var bundle = Path.GetFullPath(sub.Value("bundle") ?? ".");
-        var stage = new Stager(invocation).Stage(id, bundle, sub.Name);
+        bool foregroundRun = sub.Name == "run" && !sub.IsSet("detach") && !sub.IsSet("keep");
+        var stage = new Stager(invocation).Stage(id, bundle, sub.Name, foregroundRun);
 
+        // Held until the cleanup after the runtime is done: a signal then must not leave the staging half removed.
+        using var relay = new SignalRelay();
         ChildExit exit;
         try
         {
             exit = RuntimeProcess.Spawn(invocation.Runtime.Path, invocation.RuntimeArgs(StagedRuntimeFlags(invocation, log, id)),
-                onStarted: () => FaultPoint.Reach("forwarding"));
+                onStarted: () => FaultPoint.Reach("forwarding"), relay);
         }
         catch
         {
@@ -39,7 +42,6 @@ internal static class CreateCommand
             throw;
         }
 
-        bool foregroundRun = sub.Name == "run" && !sub.IsSet("detach") && !sub.IsSet("keep");
         if (foregroundRun)
             EndForegroundRun(invocation, stage, log);
         else if (exit.ShellStatus != 0)

@@ -44,14 +44,15 @@ internal static class DeleteCommand
         return exit.Propagate();
     }
 
-    /// <summary>While the csshim of a `create` of this id runs, its container may not exist for the runtime yet (or
-    /// its create may still fail and roll back): wait for that csshim to finish before deleting.</summary>
+    /// <summary>While the csshim of a `create` (or a detached `run`) of this id runs, its container may not exist for
+    /// the runtime yet (or its create may still fail and roll back): wait for that csshim to finish before deleting.
+    /// A foreground run's csshim lives as long as its container and is not waited for.</summary>
     private static void WaitForCreate(ContainerStage stage)
     {
         for (var deadline = DateTime.UtcNow + CreatorWait; ; Thread.Sleep(20))
         {
             var record = StageRecord.Load(stage.RecordFile);
-            if (record is not { Command: "create", HasLiveCreatorOtherThanMe: true }) return;
+            if (record is not { Foreground: false, HasLiveCreatorOtherThanMe: true }) return;
             if (DateTime.UtcNow > deadline)
                 throw new ShimException($"container \"{stage.Id}\" is still being created (csshim pid {record.Creator!.Pid}) after {CreatorWait.TotalSeconds} s; not deleting it under a starting container");
         }

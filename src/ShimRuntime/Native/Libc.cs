@@ -51,6 +51,9 @@ internal static unsafe partial class Libc
     public static partial int posix_spawnattr_destroy(IntPtr attr);
 
     [LibraryImport("libc", SetLastError = true)]
+    public static partial int posix_spawnattr_setpgroup(IntPtr attr, int pgroup);
+
+    [LibraryImport("libc", SetLastError = true)]
     public static partial int posix_spawnattr_setflags(IntPtr attr, short flags);
 
     [LibraryImport("libc", SetLastError = true)]
@@ -89,7 +92,11 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
 
-    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_NOCTTY = 0x100, O_TMPFILE = 0x410000, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
+    /// <summary>open with the path as bytes (NUL-terminated), for a path that came in argv and may not be UTF-8.</summary>
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true)]
+    public static partial int open(byte[] path, int flags, int mode);
+
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_APPEND = 0x400, O_NOCTTY = 0x100, O_TMPFILE = 0x410000, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
     public const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000;
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -150,16 +157,6 @@ internal static unsafe partial class Libc
         var buf = stackalloc byte[256];
         if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, buf) != 0) return -LastErrno;
         return (long)*(ulong*)(buf + 144); // struct statx: stx_mnt_id follows the 144 bytes of the base fields
-    }
-
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int statvfs(string path, byte* buf);
-
-    /// <summary>Free inodes of the filesystem holding path (struct statvfs: f_ffree after six 64-bit fields), or -1.</summary>
-    public static long FreeInodes(string path)
-    {
-        var buf = stackalloc byte[128];
-        return statvfs(path, buf) == 0 ? (long)*(ulong*)(buf + 48) : -1;
     }
 
     [LibraryImport("libc", SetLastError = true)]

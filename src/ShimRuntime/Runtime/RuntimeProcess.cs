@@ -26,7 +26,7 @@ internal readonly record struct ChildExit(int Code, int Signal)
 /// Spawn is for calls csshim must act after; Capture is for csshim's own questions to the runtime.</summary>
 internal static class RuntimeProcess
 {
-    private const short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08;
+    private const short POSIX_SPAWN_SETPGROUP = 0x02, POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08;
     private const int SigsetBytes = 128, SpawnAttrBytes = 1024, FileActionsBytes = 256;
 
     /// <summary>Replace csshim with the runtime. Returns only by throwing.</summary>
@@ -42,18 +42,31 @@ internal static class RuntimeProcess
         throw new ShimException($"cannot execute runtime {path}: {Libc.Error(Libc.LastErrno)}");
     }
 
-    /// <summary>Run the runtime as a child with csshim's stdio and inherited fds, relaying signals to it while it runs.</summary>
-    public static ChildExit Spawn(string path, IReadOnlyList<string> args, Action? onStarted = null)
+    /// <summary>Run the runtime as a child with csshim's stdio and inherited fds, relaying signals to it while it runs.
+    /// A caller with cleanup to do after the child passes its own <paramref name="relay"/>, which keeps holding the
+    /// signals off until the caller is done.</summary>
+    public static ChildExit Spawn(string path, IReadOnlyList<string> args, Action? onStarted = null, SignalRelay? relay = null)
     {
-        int pid = StartChild(path, args, fileActions: IntPtr.Zero);
-        onStarted?.Invoke();
-        using var relay = SignalRelay.To(pid);
-        return WaitForExit(pid);
+        var owned = relay is null;
+        relay ??= new SignalRelay();
+        try
+        {
+            int pid = StartChild(path, args, fileActions: IntPtr.Zero, ownGroup: false);
+            relay.Attach(pid);
+            onStarted?.Invoke();
+            return WaitForExit(pid);
+        }
+        finally
+        {
+            relay.Detach();
+            if (owned) relay.Dispose();
+        }
     }
 
     /// <summary>Run the runtime for csshim's own purposes: stdin /dev/null, stdout and stderr captured. Output goes
     /// to memory files rather than pipes: a runsc sandbox may inherit them and outlive the call, and the answer is
-    /// read once the child has exited, so nothing waits for an end of file.</summary>
+    /// read once the child has exited, so nothing waits for an end of file. The child gets a process group of its
+    /// own: a terminal's Ctrl-C is for the caller's runtime, not for csshim's questions and cleanup.</summary>
     public static (int Status, string Stdout, string Stderr) Capture(string path, IReadOnlyList<string> args, string? workingDirectory = null)
     {
         using var stdout = MemoryFile("csshim-stdout");
@@ -66,7 +79,7 @@ internal static class RuntimeProcess
             Libc.posix_spawn_file_actions_adddup2(actions, (int)stdout.DangerousGetHandle(), 1);
             Libc.posix_spawn_file_actions_adddup2(actions, (int)stderr.DangerousGetHandle(), 2);
             if (workingDirectory is not null) Libc.posix_spawn_file_actions_addchdir_np(actions, workingDirectory);
-            var exit = WaitForExit(StartChild(path, args, actions));
+            var exit = WaitForExit(StartChild(path, args, actions, ownGroup: true));
             return (exit.ShellStatus, ReadAll(stdout), ReadAll(stderr));
         }
         finally
@@ -97,7 +110,7 @@ internal static class RuntimeProcess
         return Encoding.UTF8.GetString(bytes, 0, read);
     }
 
-    private static int StartChild(string path, IReadOnlyList<string> args, IntPtr fileActions)
+    private static int StartChild(string path, IReadOnlyList<string> args, IntPtr fileActions, bool ownGroup)
     {
         var attr = Marshal.AllocHGlobal(SpawnAttrBytes);
         var mask = Marshal.AllocHGlobal(SigsetBytes);
@@ -110,7 +123,8 @@ internal static class RuntimeProcess
             Libc.sigaddset(defaults, Libc.SIGPIPE);
             Libc.posix_spawnattr_setsigmask(attr, mask);
             Libc.posix_spawnattr_setsigdefault(attr, defaults);
-            Libc.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+            if (ownGroup) Libc.posix_spawnattr_setpgroup(attr, 0);
+            Libc.posix_spawnattr_setflags(attr, (short)(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (ownGroup ? POSIX_SPAWN_SETPGROUP : 0)));
             using var argv = new NativeStringArray([path, .. args]);
             int rc = Libc.posix_spawn(out int pid, path, fileActions, attr, argv.Pointer, Libc.Environ());
             if (rc != 0) throw new ShimException($"cannot execute runtime {path}: {Libc.Error(rc)}");
@@ -141,9 +155,10 @@ internal static class RuntimeProcess
 }
 
 /// <summary>Signals sent to csshim while a runtime child runs go on to the child, so a foreground `run` or a
-/// `delete` stays controllable through csshim. A terminal's own signals (Ctrl-C, Ctrl-\, a resize) already reach
-/// the child: the kernel sends them to the whole foreground process group, which the child shares with csshim.
-/// Relaying those too would deliver them twice, so they are not relayed while csshim is in its terminal's
+/// `delete` stays controllable through csshim; between children (csshim's cleanup after a run) they are held off, so
+/// that a second Ctrl-C cannot leave a staging half removed. A terminal's own signals (Ctrl-C, Ctrl-\, a resize)
+/// already reach the child: the kernel sends them to the whole foreground process group, which the child shares with
+/// csshim. Relaying those too would deliver them twice, so they are not relayed while csshim is in its terminal's
 /// foreground group. (Without siginfo csshim cannot tell a terminal's SIGINT from a `kill -INT` of its own pid while
 /// it is in the foreground; such a signal then reaches only csshim's group.)</summary>
 internal sealed class SignalRelay : IDisposable
@@ -152,16 +167,20 @@ internal sealed class SignalRelay : IDisposable
     private static readonly int[] FromTerminal = [2, 3, 28];           // INT QUIT WINCH
 
     private readonly List<PosixSignalRegistration> registrations;
+    private volatile int child;
 
-    private SignalRelay(int pid) =>
+    public SignalRelay() =>
         registrations = Relayed.Select(sig => PosixSignalRegistration.Create((PosixSignal)sig, ctx =>
         {
             ctx.Cancel = true;
-            if (FromTerminal.Contains(sig) && InTerminalForeground()) return;
+            var pid = child;
+            if (pid == 0 || (FromTerminal.Contains(sig) && InTerminalForeground())) return;
             Libc.kill(pid, sig);
         })).ToList();
 
-    public static SignalRelay To(int pid) => new(pid);
+    public void Attach(int pid) => child = pid;
+
+    public void Detach() => child = 0;
 
     private static bool InTerminalForeground()
     {

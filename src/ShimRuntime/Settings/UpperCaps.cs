@@ -32,8 +32,10 @@ internal sealed partial class UpperCaps
         var m = SizePattern().Match(size.Value);
         if (!m.Success)
             throw size.Refuse("give bytes with an optional k, m, g or % suffix (e.g. 2g, 50%)");
-        if (!long.TryParse(m.Groups["n"].Value, out var n) || n > (1L << 50)) throw size.Refuse("too large");
+        if (!long.TryParse(m.Groups["n"].Value, out var n)) throw size.Refuse("too large");
         if (n < 0) throw size.Refuse("negative: give a size above 0");
+        // The kernel parses the size with the unit applied and wraps on overflow: a huge size would read as 0, no limit.
+        if (m.Groups["unit"].Value != "%" && n > MaxBytes >> UnitShift(m.Groups["unit"].Value)) throw size.Refuse($"too large: give at most {MaxBytes >> 50} PiB");
         if (n == 0) throw size.Refuse("0 would switch the cap off (tmpfs reads 0 as no limit): give a size above 0");
         if (m.Groups["unit"].Value == "%" && n > 100) throw size.Refuse("more than all of RAM: give at most 100%");
         long? inodeCount = null;
@@ -46,6 +48,17 @@ internal sealed partial class UpperCaps
         return new UpperCaps(size.Value, inodeCount);
     }
 
+    /// <summary>A size beyond any machine's RAM; checked before the unit is applied, so nothing overflows.</summary>
+    private const long MaxBytes = 1L << 50;
+
+    private static int UnitShift(string unit) => unit switch
+    {
+        "k" or "K" => 10,
+        "m" or "M" => 20,
+        "g" or "G" => 30,
+        _ => 0,
+    };
+
     public long Bytes => bytes ??= ToBytes(Size);
 
     public long Inodes => inodes ?? Math.Max(MinInodes, Bytes / BytesPerInode);
@@ -54,14 +67,8 @@ internal sealed partial class UpperCaps
     {
         var m = SizePattern().Match(size);
         var n = long.Parse(m.Groups["n"].Value);
-        return m.Groups["unit"].Value switch
-        {
-            "k" or "K" => n << 10,
-            "m" or "M" => n << 20,
-            "g" or "G" => n << 30,
-            "%" => MemTotalBytes() / 100 * n,
-            _ => n,
-        };
+        var unit = m.Groups["unit"].Value;
+        return unit == "%" ? MemTotalBytes() / 100 * n : n << UnitShift(unit);
     }
 
     /// <summary>What tmpfs takes a percentage of: the machine's RAM (MemTotal).</summary>

@@ -17,8 +17,11 @@ internal sealed record StageRecord
     /// <summary>`--root` as the caller gave it (null: the runtime's default), for gc's questions to the runtime.</summary>
     public string? RuntimeRoot { get; init; }
     public required string Runtime { get; init; }
-    /// <summary>"create" or "run": a live creator of a foreground run owns its staging until the run ends.</summary>
+    /// <summary>"create" or "run", for operators reading the record.</summary>
     public required string Command { get; init; }
+    /// <summary>A foreground run: its creating csshim lives as long as the container and unstages when it ends. Any
+    /// other creator lives only while the create is being made.</summary>
+    public bool Foreground { get; init; }
     public required StagingMode Mode { get; init; }
     public required string Bundle { get; init; }
     /// <summary>The image rootfs (canonical): the overlay's lower dir in tmpfs mode, the restore target in place.</summary>
@@ -35,7 +38,7 @@ internal sealed record StageRecord
     {
         var o = new JsonObject
         {
-            ["id"] = Id, ["runtimeRoot"] = RuntimeRoot, ["runtime"] = Runtime, ["command"] = Command,
+            ["id"] = Id, ["runtimeRoot"] = RuntimeRoot, ["runtime"] = Runtime, ["command"] = Command, ["foreground"] = Foreground,
             ["mode"] = Mode == StagingMode.Tmpfs ? "tmpfs" : "in-place", ["bundle"] = Bundle, ["rootfs"] = Rootfs,
             ["upper"] = Upper, ["archive"] = Archive, ["writtenConfig"] = WrittenConfig, ["created"] = Created,
             ["creatorPid"] = Creator?.Pid, ["creatorStart"] = Creator?.StartTicks,
@@ -56,6 +59,7 @@ internal sealed record StageRecord
                 RuntimeRoot = Str("runtimeRoot"),
                 Runtime = Str("runtime") ?? "",
                 Command = Str("command") ?? "create",
+                Foreground = o["foreground"] is JsonValue fg && fg.GetValueKind() == JsonValueKind.True,
                 Mode = Str("mode") == "in-place" ? StagingMode.InPlace : StagingMode.Tmpfs,
                 Bundle = Str("bundle") ?? "",
                 Rootfs = Str("rootfs") ?? "",

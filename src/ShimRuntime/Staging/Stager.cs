@@ -14,7 +14,7 @@ internal sealed class Stager(Invocation invocation)
 {
     public ContainerStage StageFor(string id) => ContainerStage.For(invocation.StateDir, invocation.RuntimeRoot, id);
 
-    public ContainerStage Stage(string id, string bundleDir, string command)
+    public ContainerStage Stage(string id, string bundleDir, string command, bool foreground)
     {
         var stage = StageFor(id);
         var spec = BundleSpec.Load(bundleDir);
@@ -44,7 +44,7 @@ internal sealed class Stager(Invocation invocation)
                 }
             }
             var prepared = archive!;
-            var record = NewRecord(stage, spec, prepared, command);
+            var record = NewRecord(stage, spec, prepared, command) with { Foreground = foreground };
             // The spec csshim will write is known before the layer is made: its fingerprint goes into the one record
             // write, ahead of config.json itself, so a crash anywhere leaves a record that recognises it.
             var rewrite = EditSpec(spec, stage, record) ? BundleConfig.Render(spec) : default;

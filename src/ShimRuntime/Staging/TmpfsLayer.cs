@@ -44,15 +44,15 @@ internal static class TmpfsLayer
             }
             catch (LayerFullException full)
             {
-                throw new LayerFullException($"{full.Message}; {WhichCap(stage, invocation.UpperCaps)}", full);
+                throw new LayerFullException($"{full.Message}; {WhichCap(full, invocation.UpperCaps)}", full.Operation, full);
             }
             archive.VerifyDigest();
         });
     }
 
-    /// <summary>tmpfs says ENOSPC for both caps; name the one that was reached.</summary>
-    private static string WhichCap(ContainerStage stage, UpperCaps caps) =>
-        Libc.FreeInodes(stage.Layer) == 0
+    /// <summary>tmpfs says ENOSPC for both caps; name the one that was reached: data needs bytes, a new node an inode.</summary>
+    private static string WhichCap(LayerFullException full, UpperCaps caps) =>
+        full.Operation != "write"
             ? $"the upper's inode cap of {caps.Inodes} is reached (--shim-upper-inodes, config \"upperInodes\")"
             : $"the upper's size cap of {caps.Size} is reached (--shim-upper-size, config \"upperSize\")";
 
