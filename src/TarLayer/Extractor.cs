@@ -1,3 +1,5 @@
+using Csshim.TarLayer.Posix;
+
 namespace Csshim.TarLayer;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace Csshim.TarLayer;
 /// </summary>
 internal sealed class Extractor(string destination) : TreeRestorer(destination)
 {
-    public bool IsEmpty() => Native.ReadDir(Root, out var children) == 0 && children.Count == 0;
+    public bool IsEmpty() => Fs.ReadDir(Root, out var children) == 0 && children.Count == 0;
 
     protected override bool LinksWhiteouts => true;
 
@@ -16,7 +18,7 @@ internal sealed class Extractor(string destination) : TreeRestorer(destination)
     public void RemoveAllChildren()
     {
         DropCache();
-        if (Native.ReadDir(Root, out var children) != 0) return;
+        if (Fs.ReadDir(Root, out var children) != 0) return;
         foreach (var (name, _) in children) TreeRemover.Remove(Root, name);
     }
 }

@@ -1,3 +1,4 @@
+using Csshim.TarLayer.Posix;
 using System.Buffers;
 using System.Text;
 
@@ -204,8 +205,8 @@ internal sealed class PaxTarWriter : IDisposable
         {
             if (_len == _buf.Length) Flush();
             int room = (int)Math.Min(size - copied, _buf.Length - _len);
-            int n = Native.Read(fd, _buf.AsSpan(_len, room));
-            if (n < 0) return Native.Errno;
+            int n = Fs.Read(fd, _buf.AsSpan(_len, room));
+            if (n < 0) return Fs.Errno;
             if (n == 0) return 0;
             _len += n; copied += n;
         }

@@ -1,49 +1,48 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Mono.Unix.Native;
 
-namespace Csshim.TarLayer;
+namespace Csshim.TarLayer.Posix;
 
 /// <summary>File metadata from statx, never following a final symlink.</summary>
 internal readonly record struct FileStat(
     uint Mode, uint Uid, uint Gid, uint NLink, ulong Ino, long Size,
-    long MtimeSec, uint MtimeNsec, uint RdevMajor, uint RdevMinor, uint DevMajor, uint DevMinor, ulong MountId)
+    long MtimeSec, uint MtimeNsec, uint RdevMajor, uint RdevMinor, uint DevMajor, uint DevMinor, ulong MountId, ulong Blocks)
 {
-    public uint Type => Mode & Native.S_IFMT;
+    public uint Type => Mode & Fs.S_IFMT;
     public uint Perm => Mode & 0xFFF;
     /// <summary>Same inode: what a directory reopened by path is checked against.</summary>
     public bool SameNode(in FileStat other) => Ino == other.Ino && DevMajor == other.DevMajor && DevMinor == other.DevMinor;
 }
 
 /// <summary>
-/// libc through LibraryImport (NativeAOT-safe). Paths are "raw strings": one char per byte (Latin-1),
-/// so Linux names that are not UTF-8 survive a round trip unchanged.
+/// The file-system calls of TarLayer. Names are "raw strings": one char per byte (Latin-1), so Linux names that are not
+/// UTF-8 survive a round trip unchanged. Calls on fds go through Mono.Posix (Mono.Unix.Native.Syscall). Calls that
+/// take a name (the *at family, l*xattr, readdir's names, xattr names) are bound here on byte strings instead:
+/// Mono.Posix marshals names with UnixEncoding, which escapes invalid UTF-8 but does not give every byte string back
+/// (measured: 48 of 2 million random high-byte names changed, e.g. F8 83 B7 9F 9C came back as F3 B7 9F 9C, the
+/// old 5-byte UTF-8 forms), and xattr names with plain UTF-8. These are portable *at calls: no layouts, no
+/// architecture-specific values. What Mono.Posix lacks altogether (statx, openat2, copy_file_range...) is in Linux.
 /// </summary>
-internal static unsafe partial class Native
+internal static unsafe partial class Fs
 {
     public const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFBLK = 0x6000,
         S_IFDIR = 0x4000, S_IFCHR = 0x2000, S_IFIFO = 0x1000;
-    public const int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_EXCL = 0x80, O_DIRECTORY = 0x10000,
-        O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_PATH = 0x200000, O_NOATIME = 0x40000;
-    public const int AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200, AT_EMPTY_PATH = 0x1000;
+    public const int O_RDONLY = Linux.O_RDONLY, O_WRONLY = Linux.O_WRONLY, O_CREAT = Linux.O_CREAT, O_EXCL = Linux.O_EXCL,
+        O_CLOEXEC = Linux.O_CLOEXEC, O_NONBLOCK = Linux.O_NONBLOCK, O_NOCTTY = Linux.O_NOCTTY;
+    public static readonly int O_DIRECTORY = Linux.O_DIRECTORY, O_NOFOLLOW = Linux.O_NOFOLLOW;
+    public const int AT_SYMLINK_NOFOLLOW = Linux.AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR = Linux.AT_REMOVEDIR, AT_EMPTY_PATH = Linux.AT_EMPTY_PATH;
+    // errno values: asm-generic, the same on x86_64 and arm64.
     public const int ENOENT = 2, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, ENOSPC = 28, ELOOP = 40, ENOSYS = 38,
         EXDEV = 18, EDQUOT = 122, ENODATA = 61, ERANGE = 34, EPERM = 1, EINTR = 4, E2BIG = 7, ENAMETOOLONG = 36,
         ENXIO = 6, EINVAL = 22, EOPNOTSUPP = 95;
-    public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_BENEATH = 0x08;
-    const uint STATX_BASIC_STATS = 0x7ff, STATX_MNT_ID = 0x1000;
-    const long SYS_openat2 = 437;
-    const long UTIME_OMIT = (1L << 30) - 2;
-
-    [StructLayout(LayoutKind.Sequential)]
-    struct OpenHow { public ulong Flags, Mode, Resolve; }
+    public const ulong RESOLVE_NO_XDEV = Linux.RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS = Linux.RESOLVE_NO_MAGICLINKS,
+        RESOLVE_NO_SYMLINKS = Linux.RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = Linux.RESOLVE_BENEATH;
 
     [StructLayout(LayoutKind.Sequential)]
     struct Timespec { public long Sec, Nsec; }
 
     [LibraryImport("libc", SetLastError = true)] private static partial int openat(int dirfd, byte* path, int flags, uint mode);
-    [LibraryImport("libc", SetLastError = true)] private static partial long syscall(long number, int dirfd, byte* path, OpenHow* how, nuint size);
-    [LibraryImport("libc", SetLastError = true)] private static partial int close(int fd);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buf, nuint count);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buf, nuint count);
     [LibraryImport("libc", SetLastError = true)] private static partial int mkdirat(int dirfd, byte* path, uint mode);
     [LibraryImport("libc", SetLastError = true)] private static partial int mknodat(int dirfd, byte* path, uint mode, ulong dev);
     [LibraryImport("libc", SetLastError = true)] private static partial int symlinkat(byte* target, int dirfd, byte* path);
@@ -51,27 +50,21 @@ internal static unsafe partial class Native
     [LibraryImport("libc", SetLastError = true)] private static partial int unlinkat(int dirfd, byte* path, int flags);
     [LibraryImport("libc", SetLastError = true)] private static partial int fchownat(int dirfd, byte* path, uint uid, uint gid, int flags);
     [LibraryImport("libc", SetLastError = true)] private static partial int fchmodat(int dirfd, byte* path, uint mode, int flags);
-    [LibraryImport("libc", SetLastError = true)] private static partial int fchmod(int fd, uint mode);
-    [LibraryImport("libc", SetLastError = true)] private static partial int fchown(int fd, uint uid, uint gid);
     [LibraryImport("libc", SetLastError = true)] private static partial int utimensat(int dirfd, byte* path, Timespec* times, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint readlinkat(int dirfd, byte* path, byte* buf, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial int lsetxattr(byte* path, byte* name, byte* value, nuint size, int flags);
     [LibraryImport("libc", SetLastError = true)] private static partial int fsetxattr(int fd, byte* name, byte* value, nuint size, int flags);
-    [LibraryImport("libc", SetLastError = true)] private static partial int futimens(int fd, Timespec* times);
     [LibraryImport("libc", SetLastError = true)] private static partial nint fgetxattr(int fd, byte* name, byte* value, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial nint flistxattr(int fd, byte* list, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial nint lgetxattr(byte* path, byte* name, byte* value, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial nint llistxattr(byte* path, byte* list, nuint size);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint readlinkat(int dirfd, byte* path, byte* buf, nuint size);
-    [LibraryImport("libc", SetLastError = true)] private static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buf);
+    [LibraryImport("libc", SetLastError = true)] private static partial int fremovexattr(int fd, byte* name);
+    [LibraryImport("libc", SetLastError = true)] private static partial int lremovexattr(byte* path, byte* name);
+    // Mono's readdir hands out names decoded by UnixEncoding (see above): read the raw dirent instead.
     [LibraryImport("libc", SetLastError = true)] private static partial nint fdopendir(int fd);
     [LibraryImport("libc", SetLastError = true)] private static partial nint readdir(nint dir);
     [LibraryImport("libc", SetLastError = true)] private static partial int closedir(nint dir);
     [LibraryImport("libc", SetLastError = true)] private static partial void rewinddir(nint dir);
-    [LibraryImport("libc", SetLastError = true)] private static partial int dup(int fd);
-    [LibraryImport("libc", SetLastError = true)] private static partial int fremovexattr(int fd, byte* name);
-    [LibraryImport("libc", SetLastError = true)] private static partial int lremovexattr(byte* path, byte* name);
-    [LibraryImport("libc")] private static partial uint geteuid();
-    [LibraryImport("libc")] private static partial uint getegid();
 
     public static int Errno => Marshal.GetLastPInvokeError();
 
@@ -93,21 +86,21 @@ internal static unsafe partial class Native
     /// <summary>openat2; returns -1 with errno set. ENOSYS when the kernel lacks it.</summary>
     public static int OpenAt2(int dirfd, string path, int flags, ulong resolve)
     {
-        var how = new OpenHow { Flags = (ulong)(flags | O_CLOEXEC), Mode = 0, Resolve = resolve };
-        fixed (byte* p = Z(path)) return (int)syscall(SYS_openat2, dirfd, p, &how, (nuint)sizeof(OpenHow));
+        var how = new Linux.OpenHow { Flags = (ulong)(flags | O_CLOEXEC), Mode = 0, Resolve = resolve };
+        fixed (byte* p = Z(path)) return Linux.openat2(dirfd, p, how);
     }
 
-    public static void Close(int fd) { if (fd >= 0) close(fd); }
-    public static int Dup(int fd) => dup(fd);
-    public static uint EffectiveUid => geteuid();
-    public static uint EffectiveGid => getegid();
+    public static void Close(int fd) { if (fd >= 0) Syscall.close(fd); }
+    public static int Dup(int fd) => Syscall.dup(fd);
+    public static uint EffectiveUid => Syscall.geteuid();
+    public static uint EffectiveGid => Syscall.getegid();
 
     public static int Read(int fd, Span<byte> buf)
     {
         fixed (byte* p = buf)
             while (true)
             {
-                var n = read(fd, p, (nuint)buf.Length);
+                var n = Syscall.read(fd, p, (ulong)buf.Length);
                 if (n >= 0 || Errno != EINTR) return (int)n;
             }
     }
@@ -120,7 +113,7 @@ internal static unsafe partial class Native
             var p = p0; var left = buf.Length;
             while (left > 0)
             {
-                var n = write(fd, p, (nuint)left);
+                var n = Syscall.write(fd, p, (ulong)left);
                 if (n < 0) { var e = Errno; if (e == EINTR) continue; return e; }
                 p += n; left -= (int)n;
             }
@@ -146,8 +139,8 @@ internal static unsafe partial class Native
     public static int UnlinkAt(int dirfd, string name, int flags) { fixed (byte* p = Z(name)) return unlinkat(dirfd, p, flags); }
     public static int LchownAt(int dirfd, string name, uint uid, uint gid) { fixed (byte* p = Z(name)) return fchownat(dirfd, p, uid, gid, AT_SYMLINK_NOFOLLOW); }
     public static int ChmodAt(int dirfd, string name, uint mode) { fixed (byte* p = Z(name)) return fchmodat(dirfd, p, mode, 0); }
-    public static int Fchmod(int fd, uint mode) => fchmod(fd, mode);
-    public static int Fchown(int fd, uint uid, uint gid) => fchown(fd, uid, gid);
+    public static int Fchmod(int fd, uint mode) => Syscall.fchmod(fd, (FilePermissions)mode);
+    public static int Fchown(int fd, uint uid, uint gid) => Syscall.fchown(fd, uid, gid);
 
     /// <summary>Set mtime (atime := mtime) without following a final symlink; name "" means dirfd itself.</summary>
     public static int LutimesAt(int dirfd, string name, long sec, long nsec)
@@ -173,10 +166,8 @@ internal static unsafe partial class Native
 
     public static int Futimens(int fd, long sec, long nsec)
     {
-        var ts = stackalloc Timespec[2];
-        ts[0] = new Timespec { Sec = sec, Nsec = nsec };
-        ts[1] = ts[0];
-        return futimens(fd, ts);
+        var ts = new Mono.Unix.Native.Timespec { tv_sec = sec, tv_nsec = nsec };
+        return Syscall.futimens(fd, [ts, ts]);
     }
 
     /// <summary>Names of all xattrs (raw strings) of fd, or of path (not following a final symlink) when fd is -1. Returns errno (0 on success).</summary>
@@ -241,18 +232,14 @@ internal static unsafe partial class Native
     /// <summary>lstat via statx; name "" stats dirfd itself. Returns errno (0 on success).</summary>
     public static int LStatAt(int dirfd, string name, out FileStat st)
     {
-        var buf = stackalloc byte[256];
         int rc;
-        const uint mask = STATX_BASIC_STATS | STATX_MNT_ID;
-        if (name.Length == 0) { byte empty = 0; rc = statx(dirfd, &empty, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, mask, buf); }
-        else fixed (byte* p = Z(name)) rc = statx(dirfd, p, AT_SYMLINK_NOFOLLOW, mask, buf);
+        Linux.Statx x;
+        const uint mask = Linux.STATX_BASIC_STATS | Linux.STATX_MNT_ID;
+        if (name.Length == 0) { byte empty = 0; rc = Linux.statx(dirfd, &empty, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, mask, out x); }
+        else fixed (byte* p = Z(name)) rc = Linux.statx(dirfd, p, AT_SYMLINK_NOFOLLOW, mask, out x);
         if (rc != 0) { st = default; return Errno; }
-        st = new FileStat(
-            Mode: *(ushort*)(buf + 28), Uid: *(uint*)(buf + 20), Gid: *(uint*)(buf + 24), NLink: *(uint*)(buf + 16),
-            Ino: *(ulong*)(buf + 32), Size: *(long*)(buf + 40),
-            MtimeSec: *(long*)(buf + 112), MtimeNsec: *(uint*)(buf + 120),
-            RdevMajor: *(uint*)(buf + 128), RdevMinor: *(uint*)(buf + 132),
-            DevMajor: *(uint*)(buf + 136), DevMinor: *(uint*)(buf + 140), MountId: *(ulong*)(buf + 144));
+        st = new FileStat(x.Mode, x.Uid, x.Gid, x.Nlink, x.Ino, x.Size, x.MtimeSec, x.MtimeNsec,
+            x.RdevMajor, x.RdevMinor, x.DevMajor, x.DevMinor, x.MountId, x.Blocks);
         return 0;
     }
 
@@ -261,10 +248,10 @@ internal static unsafe partial class Native
     {
         entries = new List<(string, byte)>();
         // closedir closes the fd it was given: hand it a duplicate.
-        int own = dup(fd);
+        int own = Dup(fd);
         if (own < 0) return Errno;
         var dir = fdopendir(own);
-        if (dir == 0) { int err = Errno; close(own); return err; }
+        if (dir == 0) { int err = Errno; Close(own); return err; }
         try
         {
             rewinddir(dir); // a dup'ed fd shares its offset with the original
