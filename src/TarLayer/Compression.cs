@@ -32,6 +32,12 @@ internal static class Compression
         {
             throw new ArchiveRejectedException($"archive: corrupt compressed stream ({ex.Message})", ex);
         }
+        // A plain tar in a file is read from the file itself, so that file data can be copied by the kernel from it.
+        if (input is FileStream { CanSeek: true })
+        {
+            input.Seek(-got, SeekOrigin.Current);
+            return input;
+        }
         return joined;
     }
 

@@ -6,8 +6,14 @@ namespace Csshim.TarLayer;
 /// Restores an archive into an empty directory so that it is a valid overlay upperdir: whiteouts are made as 0/0
 /// character devices and opaque markers as xattrs, for overlayfs to interpret when the directory is mounted.
 /// </summary>
-internal sealed class Extractor(string destination) : TreeRestorer(destination)
+internal sealed class Extractor : TreeRestorer
 {
+    readonly NewNodeDefaults _newNodes;
+
+    public Extractor(string destination) : base(destination) => _newNodes = NewNodeDefaults.Below(Root);
+
+    protected override NewNodeDefaults NewNodes => _newNodes;
+
     public bool IsEmpty() => Fs.ReadDir(Root, out var children) == 0 && children.Count == 0;
 
     protected override bool LinksWhiteouts => true;

@@ -7,7 +7,9 @@ namespace Csshim.TarLayer;
 /// <summary>
 /// USTAR writer that adds a PAX header exactly when a field or record needs one (as Go's archive/tar,
 /// which runsc uses): long names, big ids/sizes, sub-second mtime, xattrs. Output goes through one
-/// pooled 1 MiB buffer; file data is read straight into it.
+/// pooled 1 MiB buffer; file data is read straight into it, or, when the output is a regular file (a FileStream that
+/// can seek: csshim's O_TMPFILE for --file) and the file is large, copied by the kernel into the output at the
+/// stream's position, which then moves past it.
 /// </summary>
 internal sealed class PaxTarWriter : IDisposable
 {
@@ -16,6 +18,8 @@ internal sealed class PaxTarWriter : IDisposable
     const long MaxOctal11 = 0x1FFFFFFFF;     // 11 octal digits (8 GiB - 1)
 
     readonly Stream _out;
+    readonly FileStream? _file;   // the output, when file data can be copied into it by offset
+    readonly FileRangeCopier _copier = new();
     byte[] _buf;
     int _len;
 
@@ -23,10 +27,14 @@ internal sealed class PaxTarWriter : IDisposable
     {
         _out = output;
         _buf = ArrayPool<byte>.Shared.Rent(1 << 20);
+        if (output is FileStream { CanSeek: true, CanWrite: true } file
+            && Fs.LStatAt((int)file.SafeFileHandle.DangerousGetHandle(), "", out var st) == 0 && st.Type == Fs.S_IFREG)
+            _file = file;
     }
 
     public void Dispose()
     {
+        _copier.Dispose();
         if (_buf.Length > 0) ArrayPool<byte>.Shared.Return(_buf);
         _buf = Array.Empty<byte>();
     }
@@ -201,6 +209,16 @@ internal sealed class PaxTarWriter : IDisposable
     public int WriteFileData(int fd, long size, out long copied)
     {
         copied = 0;
+        if (_file != null && size >= PaxTarReader.DirectMin)
+        {
+            Flush();
+            long at = _file.Position;
+            int err = _copier.Copy(fd, 0, (int)_file.SafeFileHandle.DangerousGetHandle(), at, size, out copied);
+            _file.Position = at + copied;
+            if (err != 0) return err;
+            if (copied == size) Pad(size);
+            return 0;
+        }
         while (copied < size)
         {
             if (_len == _buf.Length) Flush();

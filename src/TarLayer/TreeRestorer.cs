@@ -15,6 +15,7 @@ internal abstract class TreeRestorer : IDisposable
     protected readonly int Root;
     string? _cachedParent;
     int _cachedFd = -1;
+    readonly FileRangeCopier _copier = new();
 
     protected TreeRestorer(string destination)
     {
@@ -25,6 +26,7 @@ internal abstract class TreeRestorer : IDisposable
     public void Dispose()
     {
         DropCache();
+        _copier.Dispose();
         Fs.Close(Root);
     }
 
@@ -139,34 +141,40 @@ internal abstract class TreeRestorer : IDisposable
     void WriteFile(int pfd, string leaf, TarEntry e, PaxTarReader reader)
     {
         int flags = Fs.O_WRONLY | Fs.O_CREAT | Fs.O_EXCL | Fs.O_NOFOLLOW;
-        int fd = Fs.OpenAt(pfd, leaf, flags, 0x180 /* 0600 */);
+        // Created with its final mode when that is what the file will get anyway (see NewNodes), else 0600 until chmod.
+        bool exactMode = NewNodes.CreatesWithMode(e.Mode);
+        uint createMode = exactMode ? e.Mode : 0x180 /* 0600 */;
+        int fd = Fs.OpenAt(pfd, leaf, flags, createMode);
         if (fd < 0 && Fs.Errno == Fs.EEXIST)
         {
             RemoveExisting(pfd, leaf, e.Name);
-            fd = Fs.OpenAt(pfd, leaf, flags, 0x180 /* 0600 */);
+            fd = Fs.OpenAt(pfd, leaf, flags, createMode);
         }
         Check(fd, e.Name, "create");
         try
         {
-            while (true)
-            {
-                var chunk = reader.ReadData();
-                if (chunk.IsEmpty) break;
-                int err = Fs.WriteAll(fd, chunk);
-                if (err != 0) throw OsError(e.Name, "write", err);
-            }
-            ApplyFdMetadata(fd, e);
+            if (reader.CopyDataTo(fd, _copier) is var err and not 0) throw OsError(e.Name, "write", err);
+            ApplyFdMetadata(fd, e, created: true);
         }
         finally { Fs.Close(fd); }
     }
 
+    /// <summary>
+    /// What a node this restore creates gets from the kernel, when that is known; Unknown by default. Extract knows it
+    /// (Extractor): every parent there is a directory it made itself, without a setgid bit or a default ACL until the
+    /// directory metadata is applied at the end.
+    /// </summary>
+    protected virtual NewNodeDefaults NewNodes => NewNodeDefaults.Unknown;
+
     /// <summary>Owner, mode, xattrs, mtime through an open fd (files, directories).</summary>
-    void ApplyFdMetadata(int fd, TarEntry e, bool setTimes = true)
+    /// <param name="created">The node was just created by this restore (with NewNodes' defaults).</param>
+    void ApplyFdMetadata(int fd, TarEntry e, bool setTimes = true, bool created = false)
     {
         BeforeMetadata(fd, null, e);
-        // chown clears setuid/setgid and security.capability, so it goes first, then mode, then xattrs.
-        Check(Fs.Fchown(fd, e.Uid, e.Gid), e.Name, "chown");
-        Check(Fs.Fchmod(fd, e.Mode), e.Name, "chmod");
+        // chown clears setuid/setgid and security.capability, so it goes first, then mode, then xattrs. A call that
+        // cannot change anything on a node just created with known defaults is left out.
+        if (!(created && NewNodes.OwnedAs(e.Uid, e.Gid))) Check(Fs.Fchown(fd, e.Uid, e.Gid), e.Name, "chown");
+        if (!(created && NewNodes.CreatesWithMode(e.Mode))) Check(Fs.Fchmod(fd, e.Mode), e.Name, "chmod");
         foreach (var (name, value) in e.Xattrs)
             if (Sets(name)) Check(Fs.FSetXattr(fd, name, value), e.Name, $"setxattr {TarEntry.Display(name)}");
         if (setTimes) Check(Fs.Futimens(fd, e.MtimeSec, e.MtimeNsec), e.Name, "utimens");

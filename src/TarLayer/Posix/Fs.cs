@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text;
 using Mono.Unix.Native;
@@ -18,7 +19,7 @@ internal readonly record struct FileStat(
 /// <summary>
 /// The file-system calls of TarLayer. Names are "raw strings": one char per byte (Latin-1), so Linux names that are not
 /// UTF-8 survive a round trip unchanged. Calls on fds go through Mono.Posix (Mono.Unix.Native.Syscall). Calls that
-/// take a name (the *at family, l*xattr, readdir's names, xattr names) are bound here on byte strings instead:
+/// take a name (the *at family, l*xattr, xattr names) are bound here on byte strings instead:
 /// Mono.Posix marshals names with UnixEncoding, which escapes invalid UTF-8 but does not give every byte string back
 /// (measured: 48 of 2 million random high-byte names changed, e.g. F8 83 B7 9F 9C came back as F3 B7 9F 9C, the
 /// old 5-byte UTF-8 forms), and xattr names with plain UTF-8. These are portable *at calls: no layouts, no
@@ -35,7 +36,7 @@ internal static unsafe partial class Fs
     // errno values: asm-generic, the same on x86_64 and arm64.
     public const int ENOENT = 2, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, ENOSPC = 28, ELOOP = 40, ENOSYS = 38,
         EXDEV = 18, EDQUOT = 122, ENODATA = 61, ERANGE = 34, EPERM = 1, EINTR = 4, E2BIG = 7, ENAMETOOLONG = 36,
-        ENXIO = 6, EINVAL = 22, EOPNOTSUPP = 95;
+        ENXIO = 6, EINVAL = 22, EOPNOTSUPP = 95, EFBIG = 27;
     public const ulong RESOLVE_NO_XDEV = Linux.RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS = Linux.RESOLVE_NO_MAGICLINKS,
         RESOLVE_NO_SYMLINKS = Linux.RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = Linux.RESOLVE_BENEATH;
 
@@ -60,11 +61,6 @@ internal static unsafe partial class Fs
     [LibraryImport("libc", SetLastError = true)] private static partial nint llistxattr(byte* path, byte* list, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial int fremovexattr(int fd, byte* name);
     [LibraryImport("libc", SetLastError = true)] private static partial int lremovexattr(byte* path, byte* name);
-    // Mono's readdir hands out names decoded by UnixEncoding (see above): read the raw dirent instead.
-    [LibraryImport("libc", SetLastError = true)] private static partial nint fdopendir(int fd);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint readdir(nint dir);
-    [LibraryImport("libc", SetLastError = true)] private static partial int closedir(nint dir);
-    [LibraryImport("libc", SetLastError = true)] private static partial void rewinddir(nint dir);
 
     public static int Errno => Marshal.GetLastPInvokeError();
 
@@ -92,8 +88,8 @@ internal static unsafe partial class Fs
 
     public static void Close(int fd) { if (fd >= 0) Syscall.close(fd); }
     public static int Dup(int fd) => Syscall.dup(fd);
-    public static uint EffectiveUid => Syscall.geteuid();
-    public static uint EffectiveGid => Syscall.getegid();
+    // geteuid/getegid are system calls each time; csshim never changes its ids.
+    public static readonly uint EffectiveUid = Syscall.geteuid(), EffectiveGid = Syscall.getegid();
 
     public static int Read(int fd, Span<byte> buf)
     {
@@ -105,17 +101,18 @@ internal static unsafe partial class Fs
             }
     }
 
-    /// <summary>Write all bytes; returns 0 or errno.</summary>
-    public static int WriteAll(int fd, ReadOnlySpan<byte> buf)
+    /// <summary>Write all bytes at the fd's offset, or at offset (pwrite) when it is not -1; returns 0 or errno.</summary>
+    public static int WriteAll(int fd, ReadOnlySpan<byte> buf, long offset = -1)
     {
         fixed (byte* p0 = buf)
         {
             var p = p0; var left = buf.Length;
             while (left > 0)
             {
-                var n = Syscall.write(fd, p, (ulong)left);
+                var n = offset < 0 ? Syscall.write(fd, p, (ulong)left) : Syscall.pwrite(fd, p, (ulong)left, offset);
                 if (n < 0) { var e = Errno; if (e == EINTR) continue; return e; }
                 p += n; left -= (int)n;
+                if (offset >= 0) offset += n;
             }
         }
         return 0;
@@ -174,41 +171,51 @@ internal static unsafe partial class Fs
     public static int ListXattr(int fd, string? path, out List<string> names)
     {
         names = new List<string>();
+        // One call when the list fits a guess (nearly always), the size query and a second call when it does not.
+        var guess = stackalloc byte[XattrGuess];
         fixed (byte* p = Z(path ?? ""))
-            while (true)
+        {
+            var n = fd >= 0 ? flistxattr(fd, guess, XattrGuess) : llistxattr(p, guess, XattrGuess);
+            if (n >= 0) { SplitNames(new ReadOnlySpan<byte>(guess, (int)n), names); return 0; }
+            while (Errno == ERANGE)
             {
                 var size = fd >= 0 ? flistxattr(fd, null, 0) : llistxattr(p, null, 0);
-                if (size < 0) return Errno;
-                if (size == 0) return 0;
+                if (size < 0) break;
                 var buf = new byte[size];
-                nint n;
                 fixed (byte* b = buf) n = fd >= 0 ? flistxattr(fd, b, (nuint)buf.Length) : llistxattr(p, b, (nuint)buf.Length);
-                if (n < 0 && Errno == ERANGE) continue; // grew between the two calls
-                if (n < 0) return Errno;
-                int start = 0;
-                for (int i = 0; i < n; i++)
-                    if (buf[i] == 0) { if (i > start) names.Add(Encoding.Latin1.GetString(buf, start, i - start)); start = i + 1; }
-                return 0;
+                if (n >= 0) { SplitNames(buf.AsSpan(0, (int)n), names); return 0; }
             }
+            return Errno;
+        }
+    }
+
+    const int XattrGuess = 1024;
+
+    static void SplitNames(ReadOnlySpan<byte> list, List<string> names)
+    {
+        foreach (var range in list.Split((byte)0))
+            if (range.End.Value > range.Start.Value) names.Add(Encoding.Latin1.GetString(list[range]));
     }
 
     /// <summary>Exact bytes of one xattr of fd (or of path when fd is -1). Returns errno (ENODATA when it is gone).</summary>
     public static int GetXattr(int fd, string? path, string name, out byte[] value)
     {
         value = [];
+        var guess = stackalloc byte[XattrGuess];
         fixed (byte* p = Z(path ?? "")) fixed (byte* n = Z(name))
-            while (true)
+        {
+            var got = fd >= 0 ? fgetxattr(fd, n, guess, XattrGuess) : lgetxattr(p, n, guess, XattrGuess);
+            if (got >= 0) { value = new ReadOnlySpan<byte>(guess, (int)got).ToArray(); return 0; }
+            while (Errno == ERANGE) // larger than the guess (an ACL of many entries): ask its size
             {
                 var size = fd >= 0 ? fgetxattr(fd, n, null, 0) : lgetxattr(p, n, null, 0);
-                if (size < 0) return Errno;
+                if (size < 0) break;
                 var buf = new byte[size];
-                nint got;
                 fixed (byte* b = buf) got = fd >= 0 ? fgetxattr(fd, n, b, (nuint)buf.Length) : lgetxattr(p, n, b, (nuint)buf.Length);
-                if (got < 0 && Errno == ERANGE) continue;
-                if (got < 0) return Errno;
-                value = got == size ? buf : buf[..(int)got];
-                return 0;
+                if (got >= 0) { value = got == size ? buf : buf[..(int)got]; return 0; }
             }
+            return Errno;
+        }
     }
 
     /// <summary>Remove one xattr of fd (or of path when fd is -1, not following a final symlink).</summary>
@@ -243,30 +250,34 @@ internal static unsafe partial class Fs
         return 0;
     }
 
-    /// <summary>Directory entries (raw names, d_type) of the directory open at fd, which stays open. Returns errno (0 on success).</summary>
+    /// <summary>
+    /// Directory entries (raw names, d_type) of the directory open at fd, from its start; the fd stays open. Returns
+    /// errno (0 on success). getdents64 straight on the fd: no dup, fdopendir (fcntl, fstat) and closedir per directory.
+    /// </summary>
     public static int ReadDir(int fd, out List<(string Name, byte DType)> entries)
     {
         entries = new List<(string, byte)>();
-        // closedir closes the fd it was given: hand it a duplicate.
-        int own = Dup(fd);
-        if (own < 0) return Errno;
-        var dir = fdopendir(own);
-        if (dir == 0) { int err = Errno; Close(own); return err; }
+        if (Syscall.lseek(fd, 0, SeekFlags.SEEK_SET) < 0) return Errno;
+        var buf = ArrayPool<byte>.Shared.Rent(DirentBuffer);
         try
         {
-            rewinddir(dir); // a dup'ed fd shares its offset with the original
-            while (true)
-            {
-                // LibraryImport clears errno before the call, so NULL with errno 0 is the end of the directory.
-                var ent = (byte*)readdir(dir);
-                if (ent == null) return Errno;
-                var name = ent + 19;
-                int len = 0;
-                while (name[len] != 0) len++;
-                if (len == 1 && name[0] == '.' || len == 2 && name[0] == '.' && name[1] == '.') continue;
-                entries.Add((Encoding.Latin1.GetString(name, len), ent[18]));
-            }
+            fixed (byte* b = buf)
+                while (true)
+                {
+                    var n = Linux.getdents64(fd, b, (nuint)buf.Length);
+                    if (n < 0) return Errno;
+                    if (n == 0) return 0;
+                    for (long off = 0; off < n; off += *(ushort*)(b + off + Linux.DirentRecLen))
+                    {
+                        var name = new ReadOnlySpan<byte>(b + off + Linux.DirentName, *(ushort*)(b + off + Linux.DirentRecLen) - Linux.DirentName);
+                        name = name[..name.IndexOf((byte)0)];
+                        if (name.SequenceEqual("."u8) || name.SequenceEqual(".."u8)) continue;
+                        entries.Add((Encoding.Latin1.GetString(name), b[off + Linux.DirentType]));
+                    }
+                }
         }
-        finally { closedir(dir); }
+        finally { ArrayPool<byte>.Shared.Return(buf); }
     }
+
+    const int DirentBuffer = 64 << 10;
 }

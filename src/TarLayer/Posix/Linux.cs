@@ -4,7 +4,7 @@ namespace Csshim.TarLayer.Posix;
 
 /// <summary>
 /// The Linux (glibc) calls Mono.Posix does not provide, bound by hand: mounts, openat2, statx (the mount id),
-/// in-kernel copies (copy_file_range, splice), O_TMPFILE, process spawning and replacement with raw argv, memfd,
+/// copy_file_range, getdents64, O_TMPFILE, process spawning and replacement with raw argv, memfd,
 /// flock, signal masks. Everything else goes through Mono.Unix.Native (see README.md, "The POSIX layer").
 /// Layouts are written out for the two architectures csshim ships for, x86_64 and arm64 (both LP64 glibc); the few
 /// values that differ between them are chosen at start-up, and any other architecture is refused there.
@@ -90,12 +90,11 @@ public static unsafe partial class Linux
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint copy_file_range(int fdIn, long* offIn, int fdOut, long* offOut, nuint len, uint flags);
 
+    /// <summary>getdents64(2) (glibc 2.30): raw directory entries, names as bytes (Mono's readdir decodes them).</summary>
     [LibraryImport("libc", SetLastError = true)]
-    public static partial nint splice(int fdIn, long* offIn, int fdOut, long* offOut, nuint len, uint flags);
-
-    /// <summary>pipe2(2) into a two-int array; Mono's pipe has no flags.</summary>
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int pipe2(int* fds, int flags);
+    public static partial nint getdents64(int fd, byte* buf, nuint count);
+    /// <summary>struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, then the name; one layout everywhere.</summary>
+    public const int DirentRecLen = 16, DirentType = 18, DirentName = 19;
 
     /// <summary>An unnamed file in a directory (O_TMPFILE, which Mono's OpenFlags lacks), linked later by linkat.</summary>
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
