@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 
@@ -7,7 +6,9 @@ namespace Csshim.TarLayer;
 /// <summary>
 /// A decompressor read on its own thread, a few chunks ahead of the restore: decoding takes one core while the
 /// entries are written on the other, instead of the two taking turns. At most Depth chunks of ChunkSize wait (plus
-/// the one being read), so memory is bounded whatever the archive. A decoder failure reaches the reader where the
+/// the one being read), in buffers of its own that go round (a buffer rented on one thread and returned on another
+/// misses ArrayPool's per-thread caches: a fresh megabyte per chunk), so memory is bounded whatever the archive. A
+/// decoder failure reaches the reader where the
 /// data stops, after every byte decoded before it, as the exception the decoder threw; disposing stops the decoder
 /// thread and waits for it before the input is disposed.
 /// </summary>
@@ -20,6 +21,7 @@ internal sealed class DecodeAheadStream : Compression.ReadOnlyStream
 
     readonly Stream _decoder;
     readonly BlockingCollection<Chunk> _ready = new(Depth);
+    readonly BlockingCollection<byte[]> _free = new();
     readonly CancellationTokenSource _stop = new();
     readonly Thread _thread;
     Chunk _current;
@@ -29,6 +31,7 @@ internal sealed class DecodeAheadStream : Compression.ReadOnlyStream
     public DecodeAheadStream(Stream decoder)
     {
         _decoder = decoder;
+        for (int i = 0; i < Depth + 2; i++) _free.Add(new byte[ChunkSize]);
         _thread = new Thread(Decode) { IsBackground = true, Name = "csshim decode" };
         _thread.Start();
     }
@@ -39,12 +42,11 @@ internal sealed class DecodeAheadStream : Compression.ReadOnlyStream
         {
             while (true)
             {
-                var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+                var buffer = _free.Take(_stop.Token);
                 int n = 0, got;
                 while (n < ChunkSize && (got = _decoder.Read(buffer, n, ChunkSize - n)) > 0) n += got;
                 if (n == 0)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
                     _ready.Add(new Chunk(null, 0, null), _stop.Token);
                     return;
                 }
@@ -78,7 +80,7 @@ internal sealed class DecodeAheadStream : Compression.ReadOnlyStream
 
     void Release()
     {
-        if (_current.Buffer != null) ArrayPool<byte>.Shared.Return(_current.Buffer);
+        if (_current.Buffer != null) _free.Add(_current.Buffer);
         _current = default;
     }
 
@@ -89,8 +91,8 @@ internal sealed class DecodeAheadStream : Compression.ReadOnlyStream
             _stop.Cancel();
             _thread.Join();
             Release();
-            while (_ready.TryTake(out var c)) if (c.Buffer != null) ArrayPool<byte>.Shared.Return(c.Buffer);
             _ready.Dispose();
+            _free.Dispose();
             _stop.Dispose();
             _decoder.Dispose();
         }

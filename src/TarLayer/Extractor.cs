@@ -23,6 +23,7 @@ internal sealed class Extractor : TreeRestorer
     /// <summary>Best effort after a failure (the failure is what the caller reports): remove everything below the destination.</summary>
     public void RemoveAllChildren()
     {
+        AbandonCopies();
         DropCache();
         if (Fs.ReadDir(Root, out var children) != 0) return;
         foreach (var (name, _) in children) TreeRemover.Remove(Root, name);

@@ -40,13 +40,13 @@ internal sealed class InPlaceApplier(string rootfsDir) : TreeRestorer(rootfsDir)
         }
     }
 
-    public override void Finish(RestoreRules rules)
+    protected override void FinishTree(RestoreRules rules)
     {
         DropCache();
         foreach (var w in _whiteouts.DistinctBy(w => w.Rel))
             if (rules.KindOf(w.Rel) == NodeKind.Whiteout) Remove(w.Parent, w.Leaf, w.Entry.Name);
         foreach (var dir in rules.OpaqueDirectories()) EmptyOpaque(dir, rules);
-        base.Finish(rules);
+        base.FinishTree(rules);
     }
 
     void Remove(string parent, string leaf, string entry)

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Compression;
 
 namespace Csshim.TarLayer;
@@ -15,9 +14,24 @@ internal sealed class ParallelGzipStream(Stream output) : Stream
     const int MemberSize = 1 << 20;
     static readonly int Pending = 2 * Environment.ProcessorCount;
 
-    readonly Queue<Task<MemoryStream>> _inFlight = new();
-    byte[] _chunk = ArrayPool<byte>.Shared.Rent(MemberSize);
-    int _len;
+    /// <summary>One member's input and its deflated bytes; members go round, their buffers are kept.</summary>
+    sealed class Member
+    {
+        public readonly byte[] Input = new byte[MemberSize];
+        public readonly MemoryStream Output = new(MemberSize + (MemberSize >> 4));
+        public int Length;
+
+        public void Deflate()
+        {
+            Output.SetLength(0);
+            using var gz = new GZipStream(Output, CompressionLevel.Fastest, leaveOpen: true);
+            gz.Write(Input, 0, Length);
+        }
+    }
+
+    readonly Queue<(Member Member, Task Deflated)> _inFlight = new();
+    readonly Stack<Member> _spare = new();
+    Member _filling = new();
     bool _wroteMember;
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
@@ -26,45 +40,35 @@ internal sealed class ParallelGzipStream(Stream output) : Stream
     {
         while (data.Length > 0)
         {
-            int n = Math.Min(data.Length, MemberSize - _len);
-            data[..n].CopyTo(_chunk.AsSpan(_len));
-            _len += n; data = data[n..];
-            if (_len == MemberSize) Submit();
+            int n = Math.Min(data.Length, MemberSize - _filling.Length);
+            data[..n].CopyTo(_filling.Input.AsSpan(_filling.Length));
+            _filling.Length += n; data = data[n..];
+            if (_filling.Length == MemberSize) Submit();
         }
     }
 
     void Submit()
     {
-        var chunk = _chunk;
-        int len = _len;
-        _chunk = ArrayPool<byte>.Shared.Rent(MemberSize);
-        _len = 0;
-        _inFlight.Enqueue(Task.Run(() => Deflate(chunk, len)));
+        var member = _filling;
+        _inFlight.Enqueue((member, Task.Run(member.Deflate)));
         while (_inFlight.Count >= Pending) WriteOldest();
-    }
-
-    static MemoryStream Deflate(byte[] chunk, int len)
-    {
-        try
-        {
-            var member = new MemoryStream(len / 2 + 64);
-            using (var gz = new GZipStream(member, CompressionLevel.Fastest, leaveOpen: true)) gz.Write(chunk, 0, len);
-            return member;
-        }
-        finally { ArrayPool<byte>.Shared.Return(chunk); }
+        _filling = _spare.TryPop(out var spare) ? spare : new Member();
+        _filling.Length = 0;
     }
 
     void WriteOldest()
     {
-        var member = _inFlight.Dequeue().GetAwaiter().GetResult();
-        output.Write(member.GetBuffer(), 0, (int)member.Length);
+        var (member, deflated) = _inFlight.Dequeue();
+        deflated.GetAwaiter().GetResult();
+        output.Write(member.Output.GetBuffer(), 0, (int)member.Output.Length);
         _wroteMember = true;
+        _spare.Push(member);
     }
 
     /// <summary>Every byte written so far goes out as complete members (an empty member if there was nothing).</summary>
     public override void Flush()
     {
-        if (_len > 0 || !_wroteMember && _inFlight.Count == 0) Submit();
+        if (_filling.Length > 0 || !_wroteMember && _inFlight.Count == 0) Submit();
         while (_inFlight.Count > 0) WriteOldest();
         output.Flush();
     }
@@ -73,10 +77,8 @@ internal sealed class ParallelGzipStream(Stream output) : Stream
     {
         if (disposing)
         {
-            foreach (var t in _inFlight) t.ContinueWith(_ => { }).Wait();
+            foreach (var (_, deflated) in _inFlight) ((IAsyncResult)deflated).AsyncWaitHandle.WaitOne();
             _inFlight.Clear();
-            if (_chunk.Length > 0) ArrayPool<byte>.Shared.Return(_chunk);
-            _chunk = [];
         }
         base.Dispose(disposing);
     }

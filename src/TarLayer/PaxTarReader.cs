@@ -13,6 +13,9 @@ namespace Csshim.TarLayer;
 /// stream's position past it. Both take that path under the same conditions, so Extract and Validate read the same
 /// bytes in the same order and stop at the same budget with the same message.
 /// </summary>
+/// <summary>File data still to copy: Length bytes at Offset of the archive file open at Fd.</summary>
+internal readonly record struct ArchiveRange(int Fd, long Offset, long Length);
+
 internal sealed class PaxTarReader : IDisposable
 {
     const int Block = 512;
@@ -102,7 +105,7 @@ internal sealed class PaxTarReader : IDisposable
     /// <summary>Next entry (previous entry's unread data is skipped), or null after the end-of-archive marker.</summary>
     public TarEntry? Next()
     {
-        if (_current != null) { MoveData(-1, null); Skip(_padLeft, _current.Name); _padLeft = 0; _current = null; }
+        if (_current != null) { MoveData(-1, null, defer: false, out _); Skip(_padLeft, _current.Name); _padLeft = 0; _current = null; }
         if (_done) return null;
 
         var pax = new Dictionary<string, byte[]>();
@@ -206,24 +209,28 @@ internal sealed class PaxTarReader : IDisposable
 
     /// <summary>
     /// The rest of the current entry's data to outFd: what the read-ahead buffer holds is written from memory, the
-    /// rest is copied by the kernel from the archive file when it can be (see the class). Returns 0 or the errno of a
-    /// failed write or copy; a truncated archive throws as ReadData does.
+    /// rest is copied by the kernel from the archive file when it can be (see the class). With defer, that rest is not
+    /// copied but consumed and handed back as a range of the archive file, for the caller to copy (BackgroundCopies).
+    /// Returns 0 or the errno of a failed write or copy; a truncated archive throws as ReadData does.
     /// </summary>
-    public int CopyDataTo(int outFd, FileRangeCopier copier) => MoveData(outFd, copier);
+    public int CopyDataTo(int outFd, FileRangeCopier copier, bool defer, out ArchiveRange? rest) => MoveData(outFd, copier, defer, out rest);
 
     /// <summary>Move (outFd ≥ 0) or skip (outFd -1) the rest of the current entry's data.</summary>
-    int MoveData(int outFd, FileRangeCopier? copier)
+    int MoveData(int outFd, FileRangeCopier? copier, bool defer, out ArchiveRange? rest)
     {
+        rest = null;
         while (_dataLeft > 0)
         {
             if (DirectRangeOffset() is { } offset)
             {
                 long moved = _dataLeft;
-                int err = outFd < 0 ? 0 : copier!.Copy(_fd, offset, outFd, -1, _dataLeft, out moved);
+                int err = 0;
+                if (outFd >= 0 && defer) rest = new ArchiveRange(_fd, offset, _dataLeft);
+                else if (outFd >= 0) err = copier!.Copy(_fd, offset, outFd, -1, _dataLeft, out moved);
                 _file!.Position = offset + moved;
                 Count(moved, _current!.Name); _dataLeft -= moved;
                 if (err != 0) return err;
-                if (_dataLeft > 0) throw Reject(_current!.Name, "archive truncated"); // shorter than its length said
+                if (_dataLeft > 0) throw Reject(_current.Name, "archive truncated"); // shorter than its length said
                 return 0;
             }
             var chunk = ReadData();

@@ -154,10 +154,13 @@ internal sealed class Snapshotter(PaxTarWriter writer)
         e.Size = st.Size;
         Emit(e);
         // The header's size is binding: a file that grew is cut there; one that shrank cannot fill it truthfully.
-        if (writer.WriteFileData(fd, st.Size, out var copied) is var err and not 0)
+        writer.WriteFileData(fd, st.Size, (err, copied) =>
+        {
             // The kernel copies into the archive file too: a full output is the archive's failure, not the node's.
-            throw err is Fs.ENOSPC or Fs.EDQUOT or Fs.EFBIG ? new IOException($"cannot write the archive: {Fs.ErrText(err)}") : Failed(path, "read", err);
-        if (copied < st.Size) throw Failed(path, $"the file shrank while it was read ({copied} of the {st.Size} bytes its header declares)");
+            if (err is Fs.ENOSPC or Fs.EDQUOT or Fs.EFBIG) throw new IOException($"cannot write the archive: {Fs.ErrText(err)}");
+            if (err != 0) throw Failed(path, "read", err);
+            if (copied < st.Size) throw Failed(path, $"the file shrank while it was read ({copied} of the {st.Size} bytes its header declares)");
+        });
     }
 
     /// <summary>A symlink, FIFO or device (sockets are skipped, as tar(1) and runsc do). False when it is no longer a symlink.</summary>

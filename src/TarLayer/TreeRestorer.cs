@@ -16,6 +16,7 @@ internal abstract class TreeRestorer : IDisposable
     string? _cachedParent;
     int _cachedFd = -1;
     readonly FileRangeCopier _copier = new();
+    readonly BackgroundCopies _copies = new();
 
     protected TreeRestorer(string destination)
     {
@@ -25,6 +26,7 @@ internal abstract class TreeRestorer : IDisposable
 
     public void Dispose()
     {
+        _copies.Dispose();
         DropCache();
         _copier.Dispose();
         Fs.Close(Root);
@@ -103,7 +105,14 @@ internal abstract class TreeRestorer : IDisposable
     /// files and a directory's mtime is not moved by its children. A directory only implied by its children gets
     /// what mkdir gave Extract: mode 0755, the restoring user, no xattrs (its mtime is left alone).
     /// </summary>
-    public virtual void Finish(RestoreRules rules)
+    public void Finish(RestoreRules rules)
+    {
+        _copies.Drain();
+        FinishTree(rules);
+    }
+
+    /// <summary>After every entry and every file copy: directory metadata (subclasses add their removals first).</summary>
+    protected virtual void FinishTree(RestoreRules rules)
     {
         DropCache();
         foreach (var (rel, e) in rules.DirectoriesDeepestFirst())
@@ -153,11 +162,29 @@ internal abstract class TreeRestorer : IDisposable
         Check(fd, e.Name, "create");
         try
         {
-            if (reader.CopyDataTo(fd, _copier) is var err and not 0) throw OsError(e.Name, "write", err);
+            if (reader.CopyDataTo(fd, _copier, defer: true, out var rest) is var err and not 0) throw OsError(e.Name, "write", err);
+            if (rest is { } range)
+            {
+                // The worker copies the rest, applies the metadata and closes the file.
+                int owned = fd;
+                _copies.Submit(new(copier => FinishFile(copier, owned, range, e), () => Fs.Close(owned)));
+                fd = -1;
+                return;
+            }
             ApplyFdMetadata(fd, e, created: true);
         }
         finally { Fs.Close(fd); }
     }
+
+    void FinishFile(FileRangeCopier copier, int fd, ArchiveRange range, TarEntry e)
+    {
+        if (copier.Copy(range.Fd, range.Offset, fd, -1, range.Length, out var moved) is var err and not 0) throw OsError(e.Name, "write", err);
+        if (moved < range.Length) throw RestoreRules.Reject(e.Name, "archive truncated");
+        ApplyFdMetadata(fd, e, created: true);
+    }
+
+    /// <summary>A failed restore: file copies not started yet are dropped, the one running is waited for.</summary>
+    protected void AbandonCopies() => _copies.Abandon();
 
     /// <summary>
     /// What a node this restore creates gets from the kernel, when that is known; Unknown by default. Extract knows it

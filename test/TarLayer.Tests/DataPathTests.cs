@@ -5,7 +5,7 @@ namespace Csshim.Tests;
 
 /// <summary>
 /// File data moved by the kernel (FileRangeCopier): archives in files are restored and written with copy_file_range,
-/// sendfile or read/write, and every method gives the same bytes as the buffered path of a MemoryStream.
+/// splice (sendfile) or read/write, and every method gives the same bytes as the buffered path of a MemoryStream.
 /// </summary>
 [TestFixture]
 public class DataPathTests : TmpfsFixture
@@ -39,7 +39,7 @@ public class DataPathTests : TmpfsFixture
     static FileStream OpenArchive(string path) => new(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
 
     [TestCase("CopyFileRange")]
-    [TestCase("Sendfile")]
+    [TestCase("Splice")]
     [TestCase("ReadWrite")]
     public void EachMethod_GivesTheBufferedPathsBytes(string methodName)
     {
@@ -74,10 +74,10 @@ public class DataPathTests : TmpfsFixture
         Assert.That(File.ReadAllBytes(dst + "/holes"), Is.EqualTo(new byte[2 << 20]));
     }
 
-    /// <summary>What the kernel takes for each pair of filesystems (5.19 and later): copy_file_range within one, sendfile across.</summary>
+    /// <summary>What the kernel takes for each pair of filesystems (5.19 and later): copy_file_range within one, splice (sendfile) across.</summary>
     [TestCase("same tmpfs", "CopyFileRange")]
-    [TestCase("another tmpfs", "Sendfile")]
-    [TestCase("an overlay", "Sendfile")]
+    [TestCase("another tmpfs", "Splice")]
+    [TestCase("an overlay", "Splice")]
     public void Restore_TakesTheBestMethodTheKernelAllows(string destination, string expectedName)
     {
         var expected = Enum.Parse<CopyMethod>(expectedName);

@@ -99,13 +99,13 @@ public class LiveUpperTests : TmpfsFixture
         File.WriteAllBytes(dir + "/f", Enumerable.Repeat((byte)'x', 100).ToArray());
         int fd = Fs.OpenAt(-100, dir + "/f", Fs.O_RDONLY);
         var ms = new MemoryStream();
-        int err;
-        long copied;
+        int err = -1;
+        long copied = -1;
         try
         {
             using var w = new PaxTarWriter(ms);
             w.WriteHeader(new Csshim.TarLayer.TarEntry { Type = TarEntryType.File, Name = "./f", Mode = 0x1A4, Size = declared });
-            err = w.WriteFileData(fd, declared, out copied);
+            w.WriteFileData(fd, declared, (e, c) => (err, copied) = (e, c));
             w.Finish();
         }
         finally { Fs.Close(fd); }

@@ -265,6 +265,8 @@ internal static unsafe partial class Fs
                 while (true)
                 {
                     var n = Linux.getdents64(fd, b, (nuint)buf.Length);
+                    // A directory removed while open answers ENOENT: the end, as POSIX and glibc's readdir have it.
+                    if (n < 0 && Errno == ENOENT) return 0;
                     if (n < 0) return Errno;
                     if (n == 0) return 0;
                     for (long off = 0; off < n; off += *(ushort*)(b + off + Linux.DirentRecLen))

@@ -4,7 +4,7 @@ namespace Csshim.TarLayer.Posix;
 
 /// <summary>
 /// The Linux (glibc) calls Mono.Posix does not provide, bound by hand: mounts, openat2, statx (the mount id),
-/// copy_file_range, getdents64, O_TMPFILE, process spawning and replacement with raw argv, memfd,
+/// copy_file_range, splice, getdents64, O_TMPFILE, process spawning and replacement with raw argv, memfd,
 /// flock, signal masks. Everything else goes through Mono.Unix.Native (see README.md, "The POSIX layer").
 /// Layouts are written out for the two architectures csshim ships for, x86_64 and arm64 (both LP64 glibc); the few
 /// values that differ between them are chosen at start-up, and any other architecture is refused there.
@@ -89,6 +89,14 @@ public static unsafe partial class Linux
     /// <summary>copy_file_range(2): null offsets use and advance the file offsets.</summary>
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint copy_file_range(int fdIn, long* offIn, int fdOut, long* offOut, nuint len, uint flags);
+
+    /// <summary>splice(2) between a file and a pipe, with the file's offset given (Mono has only sendfile).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint splice(int fdIn, long* offIn, int fdOut, long* offOut, nuint len, uint flags);
+
+    /// <summary>pipe2(2) into a two-int array; Mono's pipe has no flags.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int pipe2(int* fds, int flags);
 
     /// <summary>getdents64(2) (glibc 2.30): raw directory entries, names as bytes (Mono's readdir decodes them).</summary>
     [LibraryImport("libc", SetLastError = true)]
