@@ -4,35 +4,52 @@ using System.Runtime.ExceptionServices;
 namespace Csshim.TarLayer;
 
 /// <summary>
-/// Kernel copies of large files run on one worker thread, so that the data of one file is copied on the second core
-/// while the restore or snapshot goes on with the next entries (both are bound by kernel work: page allocation and
-/// copying on one side, inode creation and metadata on the other). At most Depth jobs wait, each holding its
-/// files open, so fds and memory stay bounded. A failed job's exception (naming its entry) is rethrown by the next
-/// Submit or by Drain; jobs after a failure are only released. The worker starts with the first job.
+/// The end of a file's restore or snapshot (its data, for a restore its metadata) run on a worker thread, so that one
+/// file is finished on the second core while the walk goes on with the next entries: both are bound by kernel work
+/// (page allocation and copying on one side, inode creation, stat and metadata on the other). At most `depth` jobs
+/// wait, each holding its files open (and a restore's small-file data), so fds and memory stay bounded. When the
+/// queue is full a job runs on the calling thread if `inlineWhenFull` (a restore: its files are all different, so
+/// both cores copy), else the caller waits (a snapshot: every copy writes the one archive file, whose inode lock two
+/// writers would only fight over). A failed background job's exception (naming its entry) is rethrown by the next
+/// Submit or by Drain, an inline job's at once; jobs after a failure are only released. The worker starts with the
+/// first job.
 /// </summary>
-internal sealed class BackgroundCopies : IDisposable
+internal sealed class BackgroundCopies(int depth, bool inlineWhenFull) : IDisposable
 {
-    const int Depth = 4;
-
     /// <summary>A copy to make, and what to release (close its fds) whether it ran or not.</summary>
     public readonly record struct Job(Action<FileRangeCopier> Run, Action Release);
 
-    readonly BlockingCollection<Job> _jobs = new(Depth);
+    readonly BlockingCollection<Job> _jobs = new(depth);
+    readonly FileRangeCopier _inline = new();
     readonly object _lock = new();
     Thread? _worker;
     int _pending;
     ExceptionDispatchInfo? _failure;
     volatile bool _abandoned;
 
+    /// <summary>A job submitted now would be queued, not run inline (a restore copies small data out only then).</summary>
+    public bool HasRoom => Volatile.Read(ref _pending) <= depth;
+
     public void Submit(Job job)
     {
         ThrowIfFailed();
+        bool busy;
+        lock (_lock)
+        {
+            busy = inlineWhenFull && _pending > depth;
+            if (!busy) _pending++;
+        }
+        if (busy)
+        {
+            try { job.Run(_inline); }
+            finally { job.Release(); }
+            return;
+        }
         if (_worker == null)
         {
             _worker = new Thread(Work) { IsBackground = true, Name = "csshim copy" };
             _worker.Start();
         }
-        lock (_lock) _pending++;
         _jobs.Add(job);
     }
 
@@ -77,5 +94,6 @@ internal sealed class BackgroundCopies : IDisposable
         _jobs.CompleteAdding();
         _worker?.Join();
         _jobs.Dispose();
+        _inline.Dispose();
     }
 }

@@ -19,7 +19,7 @@ internal sealed class PaxTarWriter : IDisposable
 
     readonly Stream _out;
     readonly FileStream? _file;   // the output, when file data can be copied into it by offset
-    readonly BackgroundCopies _copies = new();
+    readonly BackgroundCopies _copies = new(depth: 1, inlineWhenFull: false);
     byte[] _buf;
     int _len;
 

@@ -16,7 +16,9 @@ internal abstract class TreeRestorer : IDisposable
     string? _cachedParent;
     int _cachedFd = -1;
     readonly FileRangeCopier _copier = new();
-    readonly BackgroundCopies _copies = new();
+    readonly BackgroundCopies _copies = new(depth: 16, inlineWhenFull: true);
+    // Buffers for small files' data handed to the worker; at most depth + 2 exist.
+    readonly System.Collections.Concurrent.ConcurrentBag<byte[]> _smallBuffers = new();
 
     protected TreeRestorer(string destination)
     {
@@ -162,6 +164,21 @@ internal abstract class TreeRestorer : IDisposable
         Check(fd, e.Name, "create");
         try
         {
+            if (e.Size < PaxTarReader.DirectMin && _copies.HasRoom)
+            {
+                // A small file: its data is copied out of the read-ahead buffer, the worker writes it and the metadata.
+                var data = _smallBuffers.TryTake(out var spare) ? spare : new byte[PaxTarReader.DirectMin];
+                int len = 0;
+                for (var chunk = reader.ReadData(); !chunk.IsEmpty; chunk = reader.ReadData())
+                {
+                    chunk.CopyTo(data.AsSpan(len));
+                    len += chunk.Length;
+                }
+                int small = fd;
+                _copies.Submit(new(_ => FinishSmallFile(small, data.AsSpan(0, len), e), () => { Fs.Close(small); _smallBuffers.Add(data); }));
+                fd = -1;
+                return;
+            }
             if (reader.CopyDataTo(fd, _copier, defer: true, out var rest) is var err and not 0) throw OsError(e.Name, "write", err);
             if (rest is { } range)
             {
@@ -174,6 +191,12 @@ internal abstract class TreeRestorer : IDisposable
             ApplyFdMetadata(fd, e, created: true);
         }
         finally { Fs.Close(fd); }
+    }
+
+    void FinishSmallFile(int fd, ReadOnlySpan<byte> data, TarEntry e)
+    {
+        if (Fs.WriteAll(fd, data) is var err and not 0) throw OsError(e.Name, "write", err);
+        ApplyFdMetadata(fd, e, created: true);
     }
 
     void FinishFile(FileRangeCopier copier, int fd, ArchiveRange range, TarEntry e)

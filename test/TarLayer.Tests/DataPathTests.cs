@@ -155,4 +155,24 @@ public class DataPathTests : TmpfsFixture
         using (var f = OpenArchive(path)) Assert.That(Outcome(() => UpperArchive.Validate(f, options)), Is.EqualTo(fromMemory));
         using (var f = OpenArchive(path)) Assert.That(Outcome(() => UpperArchive.Extract(f, NewDir("dst"), options)), Is.EqualTo(fromMemory));
     }
+
+    /// <summary>Small files finished by the worker and large ones copied by it: a full layer names an entry and leaves nothing.</summary>
+    [TestCase(20_000)]
+    [TestCase(300_000)]
+    public void FullLayer_WhileTheWorkerWrites_FailsAndLeavesNothing(int fileSize)
+    {
+        var src = NewDir("src");
+        Sh.Run($"cd {Sh.Q(src)}; for i in $(seq 1 {3_000_000 / fileSize}); do head -c {fileSize} /dev/urandom > f$i; done");
+        var path = ArchiveFile(NewDir("arch"), src);
+        var dst = NewDir("small");
+        try
+        {
+            Sh.Run($"mount -t tmpfs -o size=1m small {Sh.Q(dst)}");
+            using var f = OpenArchive(path);
+            var ex = Assert.Throws<LayerFullException>(() => UpperArchive.Extract(f, dst, new ExtractOptions()));
+            Assert.That(ex!.Message, Does.Match(@"^entry '\./f\d+': upper layer full \(write: No space left on device\)$"));
+            Assert.That(Directory.EnumerateFileSystemEntries(dst), Is.Empty);
+        }
+        finally { Sh.Run($"umount {Sh.Q(dst)}", check: false); }
+    }
 }
