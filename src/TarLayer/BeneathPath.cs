@@ -1,3 +1,5 @@
+using Csshim.TarLayer.Posix;
+
 namespace Csshim.TarLayer;
 
 /// <summary>
@@ -14,28 +16,28 @@ internal static class BeneathPath
     public static int OpenDir(int root, string rel, bool sameMount, out int errno)
     {
         errno = 0;
-        if (rel.Length == 0) return Native.Dup(root);
+        if (rel.Length == 0) return Fs.Dup(root);
         if (!s_noOpenat2)
         {
-            var resolve = Native.RESOLVE_BENEATH | Native.RESOLVE_NO_SYMLINKS | Native.RESOLVE_NO_MAGICLINKS
-                | (sameMount ? Native.RESOLVE_NO_XDEV : 0);
-            int fd = Native.OpenAt2(root, rel, Native.O_RDONLY | Native.O_DIRECTORY, resolve);
+            var resolve = Fs.RESOLVE_BENEATH | Fs.RESOLVE_NO_SYMLINKS | Fs.RESOLVE_NO_MAGICLINKS
+                | (sameMount ? Fs.RESOLVE_NO_XDEV : 0);
+            int fd = Fs.OpenAt2(root, rel, Fs.O_RDONLY | Fs.O_DIRECTORY, resolve);
             if (fd >= 0) return fd;
-            errno = Native.Errno;
-            if (errno is not (Native.ENOSYS or Native.EPERM)) return -1; // seccomp filters may answer EPERM
+            errno = Fs.Errno;
+            if (errno is not (Fs.ENOSYS or Fs.EPERM)) return -1; // seccomp filters may answer EPERM
             s_noOpenat2 = true;
         }
         ulong rootMount = 0;
         if (sameMount && (errno = MountOf(root, out rootMount)) != 0) return -1;
-        int cur = Native.Dup(root);
+        int cur = Fs.Dup(root);
         foreach (var component in rel.Split('/'))
         {
-            int next = Native.OpenAt(cur, component, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW);
-            errno = next < 0 ? Native.Errno : 0;
-            Native.Close(cur);
+            int next = Fs.OpenAt(cur, component, Fs.O_RDONLY | Fs.O_DIRECTORY | Fs.O_NOFOLLOW);
+            errno = next < 0 ? Fs.Errno : 0;
+            Fs.Close(cur);
             if (next < 0) return -1;
-            if (sameMount && (errno = MountOf(next, out var mount)) == 0 && mount != rootMount) errno = Native.EXDEV;
-            if (errno != 0) { Native.Close(next); return -1; }
+            if (sameMount && (errno = MountOf(next, out var mount)) == 0 && mount != rootMount) errno = Fs.EXDEV;
+            if (errno != 0) { Fs.Close(next); return -1; }
             cur = next;
         }
         return cur;
@@ -43,7 +45,7 @@ internal static class BeneathPath
 
     public static int MountOf(int fd, out ulong mountId)
     {
-        int err = Native.LStatAt(fd, "", out var st);
+        int err = Fs.LStatAt(fd, "", out var st);
         mountId = st.MountId;
         return err;
     }

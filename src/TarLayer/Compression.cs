@@ -22,23 +22,36 @@ internal static class Compression
         var h = head.AsSpan(0, got);
         try
         {
-            // GZipStream reads every member of a multi-member file (SharpCompress stops after the first).
-            if (h.StartsWith(new byte[] { 0x1f, 0x8b })) return new CorruptionGuard(new GZipStream(joined, System.IO.Compression.CompressionMode.Decompress));
-            if (h.StartsWith(new byte[] { 0x28, 0xb5, 0x2f, 0xfd })) return new CorruptionGuard(new SharpCompress.Compressors.ZStandard.DecompressionStream(joined));
-            if (h.StartsWith(new byte[] { 0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00 })) return new CorruptionGuard(new XZStream(joined));
-            if (h.StartsWith("BZh"u8)) return new CorruptionGuard(BZip2Stream.Create(joined, SharpCompress.Compressors.CompressionMode.Decompress, false, true));
+            if (Decoder(h, joined) is { } decoder) return new DecodeAheadStream(new CorruptionGuard(decoder));
         }
         catch (Exception ex) when (ex is not ArchiveRejectedException)
         {
             throw new ArchiveRejectedException($"archive: corrupt compressed stream ({ex.Message})", ex);
         }
+        // A plain tar in a file is read from the file itself, so that file data can be copied by the kernel from it.
+        if (input is FileStream { CanSeek: true })
+        {
+            input.Seek(-got, SeekOrigin.Current);
+            return input;
+        }
         return joined;
+    }
+
+    /// <summary>The decompressor the magic bytes name, or null for plain tar.</summary>
+    static Stream? Decoder(ReadOnlySpan<byte> h, Stream input)
+    {
+        // GZipStream reads every member of a multi-member file (SharpCompress stops after the first).
+        if (h.StartsWith(new byte[] { 0x1f, 0x8b })) return new GZipStream(input, System.IO.Compression.CompressionMode.Decompress);
+        if (h.StartsWith(new byte[] { 0x28, 0xb5, 0x2f, 0xfd })) return new SharpCompress.Compressors.ZStandard.DecompressionStream(input);
+        if (h.StartsWith(new byte[] { 0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00 })) return new XZStream(input);
+        if (h.StartsWith("BZh"u8)) return BZip2Stream.Create(input, SharpCompress.Compressors.CompressionMode.Decompress, false, true);
+        return null;
     }
 
     public static Stream OpenForWrite(Stream output, ArchiveCompression compression) => compression switch
     {
         ArchiveCompression.None => output,
-        ArchiveCompression.Gzip => new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true),
+        ArchiveCompression.Gzip => new ParallelGzipStream(output),
         ArchiveCompression.Zstd => new SharpCompress.Compressors.ZStandard.CompressionStream(output, 3, leaveOpen: true),
         _ => throw new ArgumentOutOfRangeException(nameof(compression)),
     };

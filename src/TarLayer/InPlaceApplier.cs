@@ -1,3 +1,5 @@
+using Csshim.TarLayer.Posix;
+
 namespace Csshim.TarLayer;
 
 /// <summary>
@@ -42,31 +44,31 @@ internal sealed class InPlaceApplier(string rootfsDir) : TreeRestorer(rootfsDir)
     /// </summary>
     protected override void BeforeMetadata(int fd, string? path, TarEntry e)
     {
-        int err = Native.ListXattr(fd, path, out var names);
-        if (err == Native.EOPNOTSUPP) return;
+        int err = Fs.ListXattr(fd, path, out var names);
+        if (err == Fs.EOPNOTSUPP) return;
         if (err != 0) throw OsError(e.Name, "listxattr", err);
         foreach (var name in names)
         {
             if (UpperXattrs.IsPrivate(name) || Sets(name) && e.Xattrs.Any(x => x.Key == name)) continue;
-            if (Native.RemoveXattr(fd, path, name) != 0 && Native.Errno != Native.ENODATA)
-                throw OsError(e.Name, $"removexattr {TarEntry.Display(name)}", Native.Errno);
+            if (Fs.RemoveXattr(fd, path, name) != 0 && Fs.Errno != Fs.ENODATA)
+                throw OsError(e.Name, $"removexattr {TarEntry.Display(name)}", Fs.Errno);
         }
     }
 
-    public override void Finish(RestoreRules rules)
+    protected override void FinishTree(RestoreRules rules)
     {
         DropCache();
         foreach (var w in _whiteouts.DistinctBy(w => w.Rel))
             if (rules.KindOf(w.Rel) == NodeKind.Whiteout) Remove(w.Parent, w.Leaf, w.Entry.Name);
         foreach (var dir in rules.OpaqueDirectories()) EmptyOpaque(dir, rules);
-        base.Finish(rules);
+        base.FinishTree(rules);
     }
 
     void Remove(string parent, string leaf, string entry)
     {
         int pfd = OpenDir(parent, entry);
         try { RemoveExisting(pfd, leaf, entry); }
-        finally { Native.Close(pfd); }
+        finally { Fs.Close(pfd); }
     }
 
     /// <summary>
@@ -86,7 +88,7 @@ internal sealed class InPlaceApplier(string rootfsDir) : TreeRestorer(rootfsDir)
             int fd = OpenDir(rel, entry);
             try
             {
-                if (Native.ReadDir(fd, out var children) is var err and not 0) throw OsError(entry, $"readdir {TarEntry.Display(rel)}", err);
+                if (Fs.ReadDir(fd, out var children) is var err and not 0) throw OsError(entry, $"readdir {TarEntry.Display(rel)}", err);
                 foreach (var (name, _) in children)
                 {
                     var child = rel + "/" + name;
@@ -98,7 +100,7 @@ internal sealed class InPlaceApplier(string rootfsDir) : TreeRestorer(rootfsDir)
                     }
                 }
             }
-            finally { Native.Close(fd); }
+            finally { Fs.Close(fd); }
             if (removed && !keeps) Recreate(rel, entry);
         }
     }
@@ -109,9 +111,9 @@ internal sealed class InPlaceApplier(string rootfsDir) : TreeRestorer(rootfsDir)
         int pfd = OpenDir(parent, entry);
         try
         {
-            Check(Native.UnlinkAt(pfd, leaf, Native.AT_REMOVEDIR), entry, "rmdir");
-            Check(Native.MkdirAt(pfd, leaf, 0x1C0 /* 0700 */), entry, "mkdir");
+            Check(Fs.UnlinkAt(pfd, leaf, Fs.AT_REMOVEDIR), entry, "rmdir");
+            Check(Fs.MkdirAt(pfd, leaf, 0x1C0 /* 0700 */), entry, "mkdir");
         }
-        finally { Native.Close(pfd); }
+        finally { Fs.Close(pfd); }
     }
 }

@@ -1,3 +1,4 @@
+using Csshim.TarLayer.Posix;
 using System.Buffers;
 using System.Text;
 
@@ -6,30 +7,47 @@ namespace Csshim.TarLayer;
 /// <summary>
 /// Streaming USTAR + PAX (+ GNU long name) reader that keeps xattr values byte-exact, which
 /// System.Formats.Tar does not (it decodes PAX values as UTF-8). Data is handed out as slices of one
-/// pooled buffer so memory stays flat whatever the archive size.
+/// pooled buffer so memory stays flat whatever the archive size. When the input is a plain tar in a regular file
+/// (a FileStream that can seek), the data of a file entry that is not in the read-ahead buffer is not read at all:
+/// CopyDataTo has the kernel copy it from the archive file at its offset, and skipping it (Validate, Next) moves the
+/// stream's position past it. Both take that path under the same conditions, so Extract and Validate read the same
+/// bytes in the same order and stop at the same budget with the same message.
 /// </summary>
+/// <summary>File data still to copy: Length bytes at Offset of the archive file open at Fd.</summary>
+internal readonly record struct ArchiveRange(int Fd, long Offset, long Length);
+
 internal sealed class PaxTarReader : IDisposable
 {
     const int Block = 512;
     const int MaxExtensionSize = 1 << 20;   // a PAX/GNU header bigger than this is an attack, not a name
+    /// <summary>Below this, data left after the read-ahead buffer is read through it (one read serves many small files).</summary>
+    internal const int DirectMin = 64 << 10;
 
     readonly Stream _in;
     readonly long _maxBytes;
     byte[] _buf;
     int _pos, _len;
-    long _consumed;          // decompressed bytes consumed, against the byte budget
+    long _consumed;          // tar bytes parsed (headers, data, padding), against the byte budget
     long _dataLeft, _padLeft;
     TarEntry? _current;
     bool _done;
+    readonly FileStream? _file;   // the input, when data can be copied from it by offset
+    readonly int _fd = -1;
+    readonly long _fileLength;
 
     public PaxTarReader(Stream input, long maxBytes)
     {
         _in = input;
         _maxBytes = maxBytes;
         _buf = ArrayPool<byte>.Shared.Rent(1 << 20);
+        if (input is FileStream { CanSeek: true } file && Fs.LStatAt((int)file.SafeFileHandle.DangerousGetHandle(), "", out var st) == 0
+            && st.Type == Fs.S_IFREG)
+        {
+            _file = file;
+            _fd = (int)file.SafeFileHandle.DangerousGetHandle();
+            _fileLength = st.Size;
+        }
     }
-
-    public long Consumed => _consumed;
 
     public void Dispose()
     {
@@ -54,11 +72,24 @@ internal sealed class PaxTarReader : IDisposable
                 throw Reject(entryName, "archive truncated");
             }
             _len += n;
-            _consumed += n;
-            if (_consumed > _maxBytes)
-                throw Reject(entryName, $"archive exceeds the byte budget of {_maxBytes} bytes");
         }
         return true;
+    }
+
+    /// <summary>
+    /// Consume n buffered bytes of the named entry. The budget counts what is parsed, not what was read ahead, so it
+    /// stops at the same byte and names the same entry however the input was buffered or copied.
+    /// </summary>
+    void Take(int n, string? entryName)
+    {
+        _pos += n;
+        Count(n, entryName);
+    }
+
+    void Count(long n, string? entryName)
+    {
+        _consumed += n;
+        if (_consumed > _maxBytes) throw Reject(entryName, $"archive exceeds the byte budget of {_maxBytes} bytes");
     }
 
     void Skip(long count, string? name)
@@ -67,14 +98,14 @@ internal sealed class PaxTarReader : IDisposable
         {
             if (_pos == _len && !Fill(1, name)) throw Reject(name, "archive truncated");
             int n = (int)Math.Min(count, _len - _pos);
-            _pos += n; count -= n;
+            Take(n, name); count -= n;
         }
     }
 
     /// <summary>Next entry (previous entry's unread data is skipped), or null after the end-of-archive marker.</summary>
     public TarEntry? Next()
     {
-        if (_current != null) { Skip(_dataLeft + _padLeft, _current.Name); _dataLeft = _padLeft = 0; _current = null; }
+        if (_current != null) { MoveData(-1, null, defer: false, out _); Skip(_padLeft, _current.Name); _padLeft = 0; _current = null; }
         if (_done) return null;
 
         var pax = new Dictionary<string, byte[]>();
@@ -92,7 +123,7 @@ internal sealed class PaxTarReader : IDisposable
             var h = _buf.AsSpan(_pos, Block);
             if (h.IndexOfAnyExcept((byte)0) < 0)
             {
-                _pos += Block;
+                Take(Block, null);
                 // One zero block then EOF is accepted (some writers omit the second).
                 if (Fill(Block, null) && _buf.AsSpan(_pos, Block).IndexOfAnyExcept((byte)0) >= 0)
                     throw Reject(null, "archive truncated (lone zero block inside the archive)");
@@ -118,7 +149,7 @@ internal sealed class PaxTarReader : IDisposable
                 DevMajor = (uint)ParseNumber(h.Slice(329, 8), name, "devmajor"),
                 DevMinor = (uint)ParseNumber(h.Slice(337, 8), name, "devminor"),
             };
-            _pos += Block;
+            Take(Block, name);
 
             switch (type)
             {
@@ -172,8 +203,52 @@ internal sealed class PaxTarReader : IDisposable
         if (_pos == _len && !Fill(1, _current.Name)) throw Reject(_current.Name, "archive truncated");
         int n = (int)Math.Min(_dataLeft, _len - _pos);
         var span = _buf.AsSpan(_pos, n);
-        _pos += n; _dataLeft -= n;
+        Take(n, _current.Name); _dataLeft -= n;
         return span;
+    }
+
+    /// <summary>
+    /// The rest of the current entry's data to outFd: what the read-ahead buffer holds is written from memory, the
+    /// rest is copied by the kernel from the archive file when it can be (see the class). With defer, that rest is not
+    /// copied but consumed and handed back as a range of the archive file, for the caller to copy (BackgroundCopies).
+    /// Returns 0 or the errno of a failed write or copy; a truncated archive throws as ReadData does.
+    /// </summary>
+    public int CopyDataTo(int outFd, FileRangeCopier copier, bool defer, out ArchiveRange? rest) => MoveData(outFd, copier, defer, out rest);
+
+    /// <summary>Move (outFd ≥ 0) or skip (outFd -1) the rest of the current entry's data.</summary>
+    int MoveData(int outFd, FileRangeCopier? copier, bool defer, out ArchiveRange? rest)
+    {
+        rest = null;
+        while (_dataLeft > 0)
+        {
+            if (DirectRangeOffset() is { } offset)
+            {
+                long moved = _dataLeft;
+                int err = 0;
+                if (outFd >= 0 && defer) rest = new ArchiveRange(_fd, offset, _dataLeft);
+                else if (outFd >= 0) err = copier!.Copy(_fd, offset, outFd, -1, _dataLeft, out moved);
+                _file!.Position = offset + moved;
+                Count(moved, _current!.Name); _dataLeft -= moved;
+                if (err != 0) return err;
+                if (_dataLeft > 0) throw Reject(_current.Name, "archive truncated"); // shorter than its length said
+                return 0;
+            }
+            var chunk = ReadData();
+            if (outFd >= 0 && Fs.WriteAll(outFd, chunk) is var werr and not 0) return werr;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// The archive file offset of the current entry's next data byte when the rest of its data can bypass the buffer:
+    /// none of it is buffered, there is enough of it, the file holds all of it and the byte budget covers it (else the
+    /// buffered path reads it and reports truncation or the budget as it always did).
+    /// </summary>
+    long? DirectRangeOffset()
+    {
+        if (_file == null || _pos != _len || _dataLeft < DirectMin || _consumed + _dataLeft > _maxBytes) return null;
+        long offset = _file.Position;
+        return offset + _dataLeft <= _fileLength ? offset : null;
     }
 
     byte[] ReadExtension(long size, string name)
@@ -186,7 +261,7 @@ internal sealed class PaxTarReader : IDisposable
             if (_pos == _len && !Fill(1, name)) throw Reject(name, "archive truncated");
             int n = (int)Math.Min(size - got, _len - _pos);
             Buffer.BlockCopy(_buf, _pos, data, got, n);
-            _pos += n; got += n;
+            Take(n, name); got += n;
         }
         Skip(Pad(size), name);
         return data;

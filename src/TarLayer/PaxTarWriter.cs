@@ -1,3 +1,4 @@
+using Csshim.TarLayer.Posix;
 using System.Buffers;
 using System.Text;
 
@@ -6,7 +7,9 @@ namespace Csshim.TarLayer;
 /// <summary>
 /// USTAR writer that adds a PAX header exactly when a field or record needs one (as Go's archive/tar,
 /// which runsc uses): long names, big ids/sizes, sub-second mtime, xattrs. Output goes through one
-/// pooled 1 MiB buffer; file data is read straight into it.
+/// pooled 1 MiB buffer; file data is read straight into it, or, when the output is a regular file (a FileStream that
+/// can seek: csshim's O_TMPFILE for --file) and the file is large, copied by the kernel into a range of the output
+/// reserved at the stream's position (BackgroundCopies), which then moves past it.
 /// </summary>
 internal sealed class PaxTarWriter : IDisposable
 {
@@ -15,6 +18,8 @@ internal sealed class PaxTarWriter : IDisposable
     const long MaxOctal11 = 0x1FFFFFFFF;     // 11 octal digits (8 GiB - 1)
 
     readonly Stream _out;
+    readonly FileStream? _file;   // the output, when file data can be copied into it by offset
+    readonly BackgroundCopies _copies = new(depth: 1, inlineWhenFull: false);
     byte[] _buf;
     int _len;
 
@@ -22,10 +27,14 @@ internal sealed class PaxTarWriter : IDisposable
     {
         _out = output;
         _buf = ArrayPool<byte>.Shared.Rent(1 << 20);
+        if (output is FileStream { CanSeek: true, CanWrite: true } file
+            && Fs.LStatAt((int)file.SafeFileHandle.DangerousGetHandle(), "", out var st) == 0 && st.Type == Fs.S_IFREG)
+            _file = file;
     }
 
     public void Dispose()
     {
+        _copies.Dispose();
         if (_buf.Length > 0) ArrayPool<byte>.Shared.Return(_buf);
         _buf = Array.Empty<byte>();
     }
@@ -194,23 +203,49 @@ internal sealed class PaxTarWriter : IDisposable
 
     /// <summary>
     /// File data from fd for a header that declared `size`: a file that grew meanwhile is cut there (a consistent
-    /// prefix). Returns 0, or the errno of a failed read; `copied` below `size` means the file ended early (it shrank),
-    /// and then the archive is unusable: the caller must fail the snapshot.
+    /// prefix). `done` gets 0 or the errno of a failed read or copy, and how much was copied: below `size` means the
+    /// file ended early (it shrank), and then the archive is unusable: `done` must throw (fail the snapshot). Large
+    /// data into a file output is copied by BackgroundCopies at its reserved offset while the walk goes on; `done` then
+    /// runs on the worker, and what it throws is rethrown by the next large file or by Finish.
     /// </summary>
-    public int WriteFileData(int fd, long size, out long copied)
+    public void WriteFileData(int fd, long size, Action<int, long> done)
     {
-        copied = 0;
-        while (copied < size)
+        if (_file != null && size >= PaxTarReader.DirectMin)
+        {
+            Flush();
+            long at = _file.Position;
+            _file.Position = at + size;
+            Pad(size);
+            int own = Fs.Dup(fd); // the caller closes fd when this returns
+            if (own < 0) { done(Fs.Errno, 0); return; }
+            int outFd = (int)_file.SafeFileHandle.DangerousGetHandle();
+            try
+            {
+                _copies.Submit(new(copier =>
+                {
+                    int err = copier.Copy(own, 0, outFd, at, size, out long copied);
+                    done(err, copied);
+                }, () => Fs.Close(own)));
+            }
+            catch
+            {
+                Fs.Close(own);
+                throw;
+            }
+            return;
+        }
+        long read = 0;
+        while (read < size)
         {
             if (_len == _buf.Length) Flush();
-            int room = (int)Math.Min(size - copied, _buf.Length - _len);
-            int n = Native.Read(fd, _buf.AsSpan(_len, room));
-            if (n < 0) return Native.Errno;
-            if (n == 0) return 0;
-            _len += n; copied += n;
+            int room = (int)Math.Min(size - read, _buf.Length - _len);
+            int n = Fs.Read(fd, _buf.AsSpan(_len, room));
+            if (n < 0) { done(Fs.Errno, read); return; }
+            if (n == 0) break;
+            _len += n; read += n;
         }
-        Pad(size);
-        return 0;
+        if (read == size) Pad(size);
+        done(0, read);
     }
 
     /// <summary>Data from memory (tests, fixtures).</summary>
@@ -221,6 +256,7 @@ internal sealed class PaxTarWriter : IDisposable
     {
         Reserve(2 * Block);
         Flush();
+        _copies.Drain();
         _out.Flush();
     }
 }

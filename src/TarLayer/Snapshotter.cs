@@ -1,3 +1,5 @@
+using Csshim.TarLayer.Posix;
+
 namespace Csshim.TarLayer;
 
 /// <summary>
@@ -13,7 +15,6 @@ namespace Csshim.TarLayer;
 internal sealed class Snapshotter(PaxTarWriter writer)
 {
     const byte DT_DIR = 4, DT_REG = 8;
-    const int O_NONBLOCK = 0x800, O_NOCTTY = 0x100;
     // A live container could keep swapping a node; past this many type changes the snapshot gives up on it.
     const int TypeChangesTolerated = 4;
     readonly Dictionary<(uint, uint, ulong), string> _firstPath = new();
@@ -32,14 +33,14 @@ internal sealed class Snapshotter(PaxTarWriter writer)
 
     public void Run(string upperDir)
     {
-        _root = Native.OpenAt(-100, TarEntry.Raw(upperDir), Native.O_RDONLY | Native.O_DIRECTORY);
-        if (_root < 0) throw Failed("./", $"cannot open upper directory '{upperDir}': {Native.ErrText(Native.Errno)}");
+        _root = Fs.OpenAt(-100, TarEntry.Raw(upperDir), Fs.O_RDONLY | Fs.O_DIRECTORY);
+        if (_root < 0) throw Failed("./", $"cannot open upper directory '{upperDir}': {Fs.ErrText(Fs.Errno)}");
         _cur = _root;
         try { Walk(Enter(_root, "./")); }
         finally
         {
             Use(_root);
-            Native.Close(_root);
+            Fs.Close(_root);
         }
     }
 
@@ -64,7 +65,7 @@ internal sealed class Snapshotter(PaxTarWriter writer)
     /// <summary>Make fd the current directory, closing the previous one (the root stays open).</summary>
     void Use(int fd)
     {
-        if (_cur != _root && _cur != fd) Native.Close(_cur);
+        if (_cur != _root && _cur != fd) Fs.Close(_cur);
         _cur = fd;
     }
 
@@ -72,10 +73,10 @@ internal sealed class Snapshotter(PaxTarWriter writer)
     {
         if (frame.Rel.Length == 0) return _root;
         int fd = BeneathPath.OpenDir(_root, frame.Rel, sameMount: false, out int err);
-        if (fd < 0 && err is not (Native.ENOENT or Native.ENOTDIR or Native.ELOOP)) throw Failed(frame.Name, "reopen", err);
-        if (fd >= 0 && Native.LStatAt(fd, "", out var st) is var serr && (serr != 0 || !st.SameNode(frame.Stat)))
+        if (fd < 0 && err is not (Fs.ENOENT or Fs.ENOTDIR or Fs.ELOOP)) throw Failed(frame.Name, "reopen", err);
+        if (fd >= 0 && Fs.LStatAt(fd, "", out var st) is var serr && (serr != 0 || !st.SameNode(frame.Stat)))
         {
-            Native.Close(fd);
+            Fs.Close(fd);
             if (serr != 0) throw Failed(frame.Name, "stat", serr);
             fd = -1;
         }
@@ -86,43 +87,43 @@ internal sealed class Snapshotter(PaxTarWriter writer)
     /// <summary>Archive one child of the current directory; a directory becomes the new current one and is returned.</summary>
     Frame? Visit(string name, string path, byte dtype)
     {
-        uint type = dtype switch { DT_DIR => Native.S_IFDIR, DT_REG => Native.S_IFREG, _ => 0 };
+        uint type = dtype switch { DT_DIR => Fs.S_IFDIR, DT_REG => Fs.S_IFREG, _ => 0 };
         for (int attempt = 0; attempt < TypeChangesTolerated; attempt++)
         {
-            if (type == Native.S_IFDIR)
+            if (type == Fs.S_IFDIR)
             {
-                int fd = Native.OpenAt(_cur, name, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW);
+                int fd = Fs.OpenAt(_cur, name, Fs.O_RDONLY | Fs.O_DIRECTORY | Fs.O_NOFOLLOW);
                 if (fd >= 0) return EnterChild(fd, path + "/");
-                int err = Native.Errno;
-                if (err == Native.ENOENT) return null;
-                if (err is not (Native.ENOTDIR or Native.ELOOP)) throw Failed(path + "/", "open", err);
+                int err = Fs.Errno;
+                if (err == Fs.ENOENT) return null;
+                if (err is not (Fs.ENOTDIR or Fs.ELOOP)) throw Failed(path + "/", "open", err);
             }
-            else if (type == Native.S_IFREG)
+            else if (type == Fs.S_IFREG)
             {
                 // O_NONBLOCK|O_NOCTTY: if a live container swapped the file for a FIFO or a tty, open must not hang or adopt it.
-                int fd = Native.OpenAt(_cur, name, Native.O_RDONLY | Native.O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+                int fd = Fs.OpenAt(_cur, name, Fs.O_RDONLY | Fs.O_NOFOLLOW | Fs.O_NONBLOCK | Fs.O_NOCTTY);
                 if (fd < 0)
                 {
-                    int err = Native.Errno;
-                    if (err == Native.ENOENT) return null;
-                    if (err is not (Native.ELOOP or Native.ENXIO)) throw Failed(path, "open", err); // ENXIO: now a socket
+                    int err = Fs.Errno;
+                    if (err == Fs.ENOENT) return null;
+                    if (err is not (Fs.ELOOP or Fs.ENXIO)) throw Failed(path, "open", err); // ENXIO: now a socket
                 }
-                else if (Native.LStatAt(fd, "", out var st) is var serr and not 0) { Native.Close(fd); throw Failed(path, "stat", serr); }
-                else if (st.Type == Native.S_IFDIR) return EnterChild(fd, path + "/");
-                else if (st.Type == Native.S_IFREG)
+                else if (Fs.LStatAt(fd, "", out var st) is var serr and not 0) { Fs.Close(fd); throw Failed(path, "stat", serr); }
+                else if (st.Type == Fs.S_IFDIR) return EnterChild(fd, path + "/");
+                else if (st.Type == Fs.S_IFREG)
                 {
                     try { WriteFile(fd, path, st); }
-                    finally { Native.Close(fd); }
+                    finally { Fs.Close(fd); }
                     return null;
                 }
-                else Native.Close(fd);
+                else Fs.Close(fd);
             }
             else
             {
-                int err = Native.LStatAt(_cur, name, out var st);
-                if (err == Native.ENOENT) return null;
+                int err = Fs.LStatAt(_cur, name, out var st);
+                if (err == Fs.ENOENT) return null;
                 if (err != 0) throw Failed(path, "stat", err);
-                if (st.Type is Native.S_IFDIR or Native.S_IFREG) { type = st.Type; continue; }
+                if (st.Type is Fs.S_IFDIR or Fs.S_IFREG) { type = st.Type; continue; }
                 if (WriteNode(name, path, st)) return null;
             }
             type = 0; // its type changed since readdir: look again
@@ -139,9 +140,9 @@ internal sealed class Snapshotter(PaxTarWriter writer)
     /// <summary>Header and children of the directory open at fd.</summary>
     Frame Enter(int fd, string name)
     {
-        if (Native.LStatAt(fd, "", out var st) is var err and not 0) throw Failed(name, "stat", err);
+        if (Fs.LStatAt(fd, "", out var st) is var err and not 0) throw Failed(name, "stat", err);
         Emit(Entry(TarEntryType.Directory, name, st, Xattrs(fd, null, name)!));
-        if ((err = Native.ReadDir(fd, out var children)) != 0) throw Failed(name, "readdir", err);
+        if ((err = Fs.ReadDir(fd, out var children)) != 0) throw Failed(name, "readdir", err);
         children.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
         return new Frame(name, st, children);
     }
@@ -153,32 +154,37 @@ internal sealed class Snapshotter(PaxTarWriter writer)
         e.Size = st.Size;
         Emit(e);
         // The header's size is binding: a file that grew is cut there; one that shrank cannot fill it truthfully.
-        if (writer.WriteFileData(fd, st.Size, out var copied) is var err and not 0) throw Failed(path, "read", err);
-        if (copied < st.Size) throw Failed(path, $"the file shrank while it was read ({copied} of the {st.Size} bytes its header declares)");
+        writer.WriteFileData(fd, st.Size, (err, copied) =>
+        {
+            // The kernel copies into the archive file too: a full output is the archive's failure, not the node's.
+            if (err is Fs.ENOSPC or Fs.EDQUOT or Fs.EFBIG) throw new IOException($"cannot write the archive: {Fs.ErrText(err)}");
+            if (err != 0) throw Failed(path, "read", err);
+            if (copied < st.Size) throw Failed(path, $"the file shrank while it was read ({copied} of the {st.Size} bytes its header declares)");
+        });
     }
 
     /// <summary>A symlink, FIFO or device (sockets are skipped, as tar(1) and runsc do). False when it is no longer a symlink.</summary>
     bool WriteNode(string name, string path, FileStat st)
     {
         var link = "";
-        if (st.Type == Native.S_IFLNK)
+        if (st.Type == Fs.S_IFLNK)
         {
-            var target = Native.ReadLinkAt(_cur, name);
+            var target = Fs.ReadLinkAt(_cur, name);
             if (target == null)
             {
-                int err = Native.Errno;
-                if (err == Native.EINVAL) return false;
-                if (err == Native.ENOENT) return true;
+                int err = Fs.Errno;
+                if (err == Fs.EINVAL) return false;
+                if (err == Fs.ENOENT) return true;
                 throw Failed(path, "readlink", err);
             }
             link = target;
         }
         TarEntryType? type = st.Type switch
         {
-            Native.S_IFLNK => TarEntryType.Symlink,
-            Native.S_IFCHR => TarEntryType.CharDevice,
-            Native.S_IFBLK => TarEntryType.BlockDevice,
-            Native.S_IFIFO => TarEntryType.Fifo,
+            Fs.S_IFLNK => TarEntryType.Symlink,
+            Fs.S_IFCHR => TarEntryType.CharDevice,
+            Fs.S_IFBLK => TarEntryType.BlockDevice,
+            Fs.S_IFIFO => TarEntryType.Fifo,
             _ => null,
         };
         if (type == null) return true;
@@ -236,9 +242,9 @@ internal sealed class Snapshotter(PaxTarWriter writer)
     /// </summary>
     static List<KeyValuePair<string, byte[]>>? Xattrs(int fd, string? path, string entryName)
     {
-        int err = Native.ListXattr(fd, path, out var names);
-        if (err == Native.ENOENT && path != null) return null;
-        if (err == Native.EOPNOTSUPP) return [];
+        int err = Fs.ListXattr(fd, path, out var names);
+        if (err == Fs.ENOENT && path != null) return null;
+        if (err == Fs.EOPNOTSUPP) return [];
         if (err != 0) throw Failed(entryName, "listxattr", err);
         names.Sort(string.CompareOrdinal);
         var list = new List<KeyValuePair<string, byte[]>>();
@@ -246,9 +252,9 @@ internal sealed class Snapshotter(PaxTarWriter writer)
         {
             if (UpperXattrs.Unarchivable(name) is { } why) throw Failed(entryName, why);
             if (name.Contains('=') || UpperXattrs.IsPrivate(name)) continue;
-            err = Native.GetXattr(fd, path, name, out var value);
-            if (err == Native.ENODATA) continue; // removed since listxattr
-            if (err == Native.ENOENT && path != null) return null;
+            err = Fs.GetXattr(fd, path, name, out var value);
+            if (err == Fs.ENODATA) continue; // removed since listxattr
+            if (err == Fs.ENOENT && path != null) return null;
             if (err != 0) throw Failed(entryName, $"getxattr {TarEntry.Display(name)}", err);
             if (value.Length == 0) continue;
             list.Add(new(name, Acl.IsAclXattr(name) ? Acl.EncodeBase64(value) : value));
@@ -256,7 +262,7 @@ internal sealed class Snapshotter(PaxTarWriter writer)
         return list;
     }
 
-    static SnapshotFailedException Failed(string name, string op, int errno) => Failed(name, $"{op}: {Native.ErrText(errno)}");
+    static SnapshotFailedException Failed(string name, string op, int errno) => Failed(name, $"{op}: {Fs.ErrText(errno)}");
 
     static SnapshotFailedException Failed(string name, string reason) => new(TarEntry.Display(name), reason);
 }

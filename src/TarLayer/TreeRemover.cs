@@ -1,11 +1,13 @@
+using Csshim.TarLayer.Posix;
+
 namespace Csshim.TarLayer;
 
 /// <summary>Why a removal stopped: the call, its errno and the node's path relative to where the removal started.</summary>
 internal sealed record RemoveFailure(string Op, int Errno, string Path)
 {
-    public string Reason => Errno == Native.EXDEV
+    public string Reason => Errno == Fs.EXDEV
         ? $"'{TarEntry.Display(Path)}' is a mount point (a restore never removes across mounts)"
-        : $"{Op} '{TarEntry.Display(Path)}': {Native.ErrText(Errno)}";
+        : $"{Op} '{TarEntry.Display(Path)}': {Fs.ErrText(Errno)}";
 }
 
 /// <summary>
@@ -20,21 +22,21 @@ internal static class TreeRemover
     /// <summary>Remove parentFd/leaf; nothing happens when it is absent.</summary>
     public static RemoveFailure? Remove(int parentFd, string leaf)
     {
-        if (Native.UnlinkAt(parentFd, leaf, 0) == 0) return null;
-        int err = Native.Errno;
-        if (err == Native.ENOENT) return null;
-        if (err != Native.EISDIR) return new("unlink", err, leaf);
-        int top = Native.OpenAt(parentFd, leaf, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW);
-        if (top < 0) return Native.Errno == Native.ENOENT ? null : new("open", Native.Errno, leaf);
+        if (Fs.UnlinkAt(parentFd, leaf, 0) == 0) return null;
+        int err = Fs.Errno;
+        if (err == Fs.ENOENT) return null;
+        if (err != Fs.EISDIR) return new("unlink", err, leaf);
+        int top = Fs.OpenAt(parentFd, leaf, Fs.O_RDONLY | Fs.O_DIRECTORY | Fs.O_NOFOLLOW);
+        if (top < 0) return Fs.Errno == Fs.ENOENT ? null : new("open", Fs.Errno, leaf);
         RemoveFailure? failure;
         try
         {
             failure = SameMount(parentFd, top, leaf) ?? EmptyTree(top, leaf);
         }
-        finally { Native.Close(top); }
+        finally { Fs.Close(top); }
         if (failure != null) return failure;
-        if (Native.UnlinkAt(parentFd, leaf, Native.AT_REMOVEDIR) != 0 && Native.Errno != Native.ENOENT)
-            return new("rmdir", Native.Errno, leaf);
+        if (Fs.UnlinkAt(parentFd, leaf, Fs.AT_REMOVEDIR) != 0 && Fs.Errno != Fs.ENOENT)
+            return new("rmdir", Fs.Errno, leaf);
         return null;
     }
 
@@ -42,7 +44,7 @@ internal static class TreeRemover
     {
         if (BeneathPath.MountOf(parentFd, out var outer) is var e1 and not 0) return new("stat", e1, path);
         if (BeneathPath.MountOf(dirFd, out var inner) is var e2 and not 0) return new("stat", e2, path);
-        return outer == inner ? null : new("open", Native.EXDEV, path);
+        return outer == inner ? null : new("open", Fs.EXDEV, path);
     }
 
     /// <summary>
@@ -59,33 +61,33 @@ internal static class TreeRemover
             int fd = BeneathPath.OpenDir(top, item.Rel, sameMount: true, out int err);
             if (fd < 0)
             {
-                if (err == Native.ENOENT) continue;
+                if (err == Fs.ENOENT) continue;
                 return new("open", err, shown);
             }
             try
             {
-                if (Native.ReadDir(fd, out var children) is var rdErr and not 0) return new("readdir", rdErr, shown);
+                if (Fs.ReadDir(fd, out var children) is var rdErr and not 0) return new("readdir", rdErr, shown);
                 var subdirs = new List<string>();
                 foreach (var (name, dtype) in children)
                 {
                     if (item.SubdirsEmptied)
                     {
-                        if (dtype is DT_DIR or DT_UNKNOWN && Native.UnlinkAt(fd, name, Native.AT_REMOVEDIR) != 0
-                            && Native.Errno is not (Native.ENOENT or Native.ENOTDIR))
-                            return new("rmdir", Native.Errno, shown + "/" + name);
+                        if (dtype is DT_DIR or DT_UNKNOWN && Fs.UnlinkAt(fd, name, Fs.AT_REMOVEDIR) != 0
+                            && Fs.Errno is not (Fs.ENOENT or Fs.ENOTDIR))
+                            return new("rmdir", Fs.Errno, shown + "/" + name);
                         continue;
                     }
-                    if (dtype != DT_DIR && Native.UnlinkAt(fd, name, 0) == 0) continue;
-                    int uerr = dtype == DT_DIR ? Native.EISDIR : Native.Errno;
-                    if (uerr == Native.ENOENT) continue;
-                    if (uerr != Native.EISDIR) return new("unlink", uerr, shown + "/" + name);
+                    if (dtype != DT_DIR && Fs.UnlinkAt(fd, name, 0) == 0) continue;
+                    int uerr = dtype == DT_DIR ? Fs.EISDIR : Fs.Errno;
+                    if (uerr == Fs.ENOENT) continue;
+                    if (uerr != Fs.EISDIR) return new("unlink", uerr, shown + "/" + name);
                     subdirs.Add(name);
                 }
                 if (item.SubdirsEmptied || subdirs.Count == 0) continue;
                 pending.Push((item.Rel, true));
                 foreach (var sub in subdirs) pending.Push((item.Rel.Length == 0 ? sub : item.Rel + "/" + sub, false));
             }
-            finally { Native.Close(fd); }
+            finally { Fs.Close(fd); }
         }
         return null;
     }

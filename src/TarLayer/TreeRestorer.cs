@@ -1,3 +1,5 @@
+using Csshim.TarLayer.Posix;
+
 namespace Csshim.TarLayer;
 
 /// <summary>
@@ -13,22 +15,28 @@ internal abstract class TreeRestorer : IDisposable
     protected readonly int Root;
     string? _cachedParent;
     int _cachedFd = -1;
+    readonly FileRangeCopier _copier = new();
+    readonly BackgroundCopies _copies = new(depth: 16, inlineWhenFull: true);
+    // Buffers for small files' data handed to the worker; at most depth + 2 exist.
+    readonly System.Collections.Concurrent.ConcurrentBag<byte[]> _smallBuffers = new();
 
     protected TreeRestorer(string destination)
     {
-        Root = Native.OpenAt(-100, TarEntry.Raw(destination), Native.O_RDONLY | Native.O_DIRECTORY);
-        if (Root < 0) throw new IOException($"cannot open destination '{destination}': {Native.ErrText(Native.Errno)}");
+        Root = Fs.OpenAt(-100, TarEntry.Raw(destination), Fs.O_RDONLY | Fs.O_DIRECTORY);
+        if (Root < 0) throw new IOException($"cannot open destination '{destination}': {Fs.ErrText(Fs.Errno)}");
     }
 
     public void Dispose()
     {
+        _copies.Dispose();
         DropCache();
-        Native.Close(Root);
+        _copier.Dispose();
+        Fs.Close(Root);
     }
 
     protected void DropCache()
     {
-        if (_cachedFd >= 0) Native.Close(_cachedFd);
+        if (_cachedFd >= 0) Fs.Close(_cachedFd);
         _cachedFd = -1; _cachedParent = null;
     }
 
@@ -41,17 +49,17 @@ internal abstract class TreeRestorer : IDisposable
         switch (s.Action)
         {
             case StepAction.Directory:
-                if (Native.MkdirAt(pfd, s.Leaf, 0x1C0 /* 0700 */) == 0) return;
-                if (Native.Errno != Native.EEXIST) throw OsError(e.Name, "mkdir", Native.Errno);
-                if (Native.LStatAt(pfd, s.Leaf, out var st) == 0 && st.Type == Native.S_IFDIR && !ReplacesDirectory(s)) return; // merge
+                if (Fs.MkdirAt(pfd, s.Leaf, 0x1C0 /* 0700 */) == 0) return;
+                if (Fs.Errno != Fs.EEXIST) throw OsError(e.Name, "mkdir", Fs.Errno);
+                if (Fs.LStatAt(pfd, s.Leaf, out var st) == 0 && st.Type == Fs.S_IFDIR && !ReplacesDirectory(s)) return; // merge
                 RemoveExisting(pfd, s.Leaf, e.Name);
-                Check(Native.MkdirAt(pfd, s.Leaf, 0x1C0 /* 0700 */), e.Name, "mkdir");
+                Check(Fs.MkdirAt(pfd, s.Leaf, 0x1C0 /* 0700 */), e.Name, "mkdir");
                 return;
             case StepAction.File:
                 WriteFile(pfd, s.Leaf, e, reader);
                 return;
             case StepAction.Symlink:
-                CreateLeaf(() => Native.SymlinkAt(e.LinkName, pfd, s.Leaf), pfd, s.Leaf, e, "symlink");
+                CreateLeaf(() => Fs.SymlinkAt(e.LinkName, pfd, s.Leaf), pfd, s.Leaf, e, "symlink");
                 ApplyPathMetadata(pfd, s.Leaf, e, chmod: false);
                 return;
             case StepAction.HardLink when s.Kind == NodeKind.Whiteout && !LinksWhiteouts:
@@ -60,8 +68,8 @@ internal abstract class TreeRestorer : IDisposable
             case StepAction.HardLink:
                 var (tparent, tleaf) = EntryPath.Split(s.LinkTarget!);
                 int tfd = tparent == s.Parent ? pfd : OpenDir(tparent, e.Name);
-                try { CreateLeaf(() => Native.LinkAt(tfd, tleaf, pfd, s.Leaf), pfd, s.Leaf, e, "link"); }
-                finally { if (tfd != pfd) Native.Close(tfd); }
+                try { CreateLeaf(() => Fs.LinkAt(tfd, tleaf, pfd, s.Leaf), pfd, s.Leaf, e, "link"); }
+                finally { if (tfd != pfd) Fs.Close(tfd); }
                 return;
             case StepAction.Whiteout:
                 Whiteout(pfd, s);
@@ -75,8 +83,8 @@ internal abstract class TreeRestorer : IDisposable
     /// <summary>Make the entry's FIFO or device node (a 0/0 character device for a whiteout).</summary>
     protected void CreateNode(int pfd, string leaf, TarEntry e)
     {
-        uint type = e.Type switch { TarEntryType.Fifo => Native.S_IFIFO, TarEntryType.CharDevice => Native.S_IFCHR, _ => Native.S_IFBLK };
-        CreateLeaf(() => Native.MknodAt(pfd, leaf, type | 0x180 /* 0600 */, e.DevMajor, e.DevMinor), pfd, leaf, e, "mknod");
+        uint type = e.Type switch { TarEntryType.Fifo => Fs.S_IFIFO, TarEntryType.CharDevice => Fs.S_IFCHR, _ => Fs.S_IFBLK };
+        CreateLeaf(() => Fs.MknodAt(pfd, leaf, type | 0x180 /* 0600 */, e.DevMajor, e.DevMinor), pfd, leaf, e, "mknod");
         ApplyPathMetadata(pfd, leaf, e, chmod: true);
     }
 
@@ -106,18 +114,25 @@ internal abstract class TreeRestorer : IDisposable
     /// files and a directory's mtime is not moved by its children. A directory only implied by its children gets
     /// what mkdir gave Extract: mode 0755, the restoring user, no xattrs (its mtime is left alone).
     /// </summary>
-    public virtual void Finish(RestoreRules rules)
+    public void Finish(RestoreRules rules)
+    {
+        _copies.Drain();
+        FinishTree(rules);
+    }
+
+    /// <summary>After every entry and every file copy: directory metadata (subclasses add their removals first).</summary>
+    protected virtual void FinishTree(RestoreRules rules)
     {
         DropCache();
         foreach (var (rel, e) in rules.DirectoriesDeepestFirst())
         {
             var entry = e ?? new TarEntry
             {
-                Type = TarEntryType.Directory, Name = "./" + rel + "/", Mode = 0x1ED, Uid = Native.EffectiveUid, Gid = Native.EffectiveGid,
+                Type = TarEntryType.Directory, Name = "./" + rel + "/", Mode = 0x1ED, Uid = Fs.EffectiveUid, Gid = Fs.EffectiveGid,
             };
             int fd = OpenDir(rel, entry.Name);
             try { ApplyFdMetadata(fd, entry, setTimes: e != null); }
-            finally { Native.Close(fd); }
+            finally { Fs.Close(fd); }
         }
         if (rules.RootEntry is { } root) ApplyFdMetadata(Root, root);
     }
@@ -126,7 +141,7 @@ internal abstract class TreeRestorer : IDisposable
     void CreateLeaf(Func<int> create, int pfd, string leaf, TarEntry e, string op)
     {
         if (create() >= 0) return;
-        if (Native.Errno != Native.EEXIST) throw OsError(e.Name, op, Native.Errno);
+        if (Fs.Errno != Fs.EEXIST) throw OsError(e.Name, op, Fs.Errno);
         RemoveExisting(pfd, leaf, e.Name);
         Check(create(), e.Name, op);
     }
@@ -137,44 +152,89 @@ internal abstract class TreeRestorer : IDisposable
     }
 
     static Exception RemoveError(string entry, RemoveFailure f) =>
-        f.Errno is Native.ENOSPC or Native.EDQUOT
+        f.Errno is Fs.ENOSPC or Fs.EDQUOT
             ? OsError(entry, $"{f.Op} {TarEntry.Display(f.Path)}", f.Errno)
             : new IOException($"entry '{TarEntry.Display(entry)}': cannot remove what is there: {f.Reason}");
 
     void WriteFile(int pfd, string leaf, TarEntry e, PaxTarReader reader)
     {
-        const int flags = Native.O_WRONLY | Native.O_CREAT | Native.O_EXCL | Native.O_NOFOLLOW;
-        int fd = Native.OpenAt(pfd, leaf, flags, 0x180 /* 0600 */);
-        if (fd < 0 && Native.Errno == Native.EEXIST)
+        int flags = Fs.O_WRONLY | Fs.O_CREAT | Fs.O_EXCL | Fs.O_NOFOLLOW;
+        // Created with its final mode when that is what the file will get anyway (see NewNodes), else 0600 until chmod.
+        bool exactMode = NewNodes.CreatesWithMode(e.Mode);
+        uint createMode = exactMode ? e.Mode : 0x180 /* 0600 */;
+        int fd = Fs.OpenAt(pfd, leaf, flags, createMode);
+        if (fd < 0 && Fs.Errno == Fs.EEXIST)
         {
             RemoveExisting(pfd, leaf, e.Name);
-            fd = Native.OpenAt(pfd, leaf, flags, 0x180 /* 0600 */);
+            fd = Fs.OpenAt(pfd, leaf, flags, createMode);
         }
         Check(fd, e.Name, "create");
         try
         {
-            while (true)
+            if (e.Size < PaxTarReader.DirectMin && _copies.HasRoom)
             {
-                var chunk = reader.ReadData();
-                if (chunk.IsEmpty) break;
-                int err = Native.WriteAll(fd, chunk);
-                if (err != 0) throw OsError(e.Name, "write", err);
+                // A small file: its data is copied out of the read-ahead buffer, the worker writes it and the metadata.
+                var data = _smallBuffers.TryTake(out var spare) ? spare : new byte[PaxTarReader.DirectMin];
+                int len = 0;
+                for (var chunk = reader.ReadData(); !chunk.IsEmpty; chunk = reader.ReadData())
+                {
+                    chunk.CopyTo(data.AsSpan(len));
+                    len += chunk.Length;
+                }
+                int small = fd;
+                _copies.Submit(new(_ => FinishSmallFile(small, data.AsSpan(0, len), e), () => { Fs.Close(small); _smallBuffers.Add(data); }));
+                fd = -1;
+                return;
             }
-            ApplyFdMetadata(fd, e);
+            if (reader.CopyDataTo(fd, _copier, defer: true, out var rest) is var err and not 0) throw OsError(e.Name, "write", err);
+            if (rest is { } range)
+            {
+                // The worker copies the rest, applies the metadata and closes the file.
+                int owned = fd;
+                _copies.Submit(new(copier => FinishFile(copier, owned, range, e), () => Fs.Close(owned)));
+                fd = -1;
+                return;
+            }
+            ApplyFdMetadata(fd, e, created: true);
         }
-        finally { Native.Close(fd); }
+        finally { Fs.Close(fd); }
     }
 
+    void FinishSmallFile(int fd, ReadOnlySpan<byte> data, TarEntry e)
+    {
+        if (Fs.WriteAll(fd, data) is var err and not 0) throw OsError(e.Name, "write", err);
+        ApplyFdMetadata(fd, e, created: true);
+    }
+
+    void FinishFile(FileRangeCopier copier, int fd, ArchiveRange range, TarEntry e)
+    {
+        if (copier.Copy(range.Fd, range.Offset, fd, -1, range.Length, out var moved) is var err and not 0) throw OsError(e.Name, "write", err);
+        if (moved < range.Length) throw RestoreRules.Reject(e.Name, "archive truncated");
+        ApplyFdMetadata(fd, e, created: true);
+    }
+
+    /// <summary>A failed restore: file copies not started yet are dropped, the one running is waited for.</summary>
+    protected void AbandonCopies() => _copies.Abandon();
+
+    /// <summary>
+    /// What a node this restore creates gets from the kernel, when that is known; Unknown by default. Extract knows it
+    /// (Extractor): every parent there is a directory it made itself, without a setgid bit or a default ACL until the
+    /// directory metadata is applied at the end.
+    /// </summary>
+    protected virtual NewNodeDefaults NewNodes => NewNodeDefaults.Unknown;
+
     /// <summary>Owner, mode, xattrs, mtime through an open fd (files, directories).</summary>
-    void ApplyFdMetadata(int fd, TarEntry e, bool setTimes = true)
+    /// <param name="created">The node was just created by this restore (with NewNodes' defaults).</param>
+    void ApplyFdMetadata(int fd, TarEntry e, bool setTimes = true, bool created = false)
     {
         BeforeMetadata(fd, null, e);
-        // chown clears setuid/setgid and security.capability, so it goes first, then mode, then xattrs.
-        Check(Native.Fchown(fd, e.Uid, e.Gid), e.Name, "chown");
-        Check(Native.Fchmod(fd, e.Mode), e.Name, "chmod");
+        // chown clears setuid/setgid and security.capability, so it goes first, then mode, then xattrs. A call that
+        // cannot change anything on a node just created with known defaults is left out.
+        if (!(created && NewNodes.OwnedAs(e.Uid, e.Gid))) Check(Fs.Fchown(fd, e.Uid, e.Gid), e.Name, "chown");
+        if (!(created && NewNodes.CreatesWithMode(e.Mode))) Check(Fs.Fchmod(fd, e.Mode), e.Name, "chmod");
         foreach (var (name, value) in e.Xattrs)
-            if (Sets(name)) Check(Native.FSetXattr(fd, name, value), e.Name, $"setxattr {TarEntry.Display(name)}");
-        if (setTimes) Check(Native.Futimens(fd, e.MtimeSec, e.MtimeNsec), e.Name, "utimens");
+            if (Sets(name)) Check(Fs.FSetXattr(fd, name, value), e.Name, $"setxattr {TarEntry.Display(name)}");
+        if (setTimes) Check(Fs.Futimens(fd, e.MtimeSec, e.MtimeNsec), e.Name, "utimens");
     }
 
     /// <summary>Owner, mode, xattrs, mtime of a node that cannot be opened for writing (symlink, FIFO, device).</summary>
@@ -183,11 +243,11 @@ internal abstract class TreeRestorer : IDisposable
         // /proc/self/fd/N is followed as a directory; the leaf itself is not (l*xattr).
         var path = $"/proc/self/fd/{pfd}/{leaf}";
         BeforeMetadata(-1, path, e);
-        Check(Native.LchownAt(pfd, leaf, e.Uid, e.Gid), e.Name, "lchown");
-        if (chmod) Check(Native.ChmodAt(pfd, leaf, e.Mode), e.Name, "chmod");
+        Check(Fs.LchownAt(pfd, leaf, e.Uid, e.Gid), e.Name, "lchown");
+        if (chmod) Check(Fs.ChmodAt(pfd, leaf, e.Mode), e.Name, "chmod");
         foreach (var (name, value) in e.Xattrs)
-            if (Sets(name)) Check(Native.LSetXattr(path, name, value), e.Name, $"setxattr {TarEntry.Display(name)}");
-        Check(Native.LutimesAt(pfd, leaf, e.MtimeSec, e.MtimeNsec), e.Name, "utimens");
+            if (Sets(name)) Check(Fs.LSetXattr(path, name, value), e.Name, $"setxattr {TarEntry.Display(name)}");
+        Check(Fs.LutimesAt(pfd, leaf, e.MtimeSec, e.MtimeNsec), e.Name, "utimens");
     }
 
     int ParentFd(RestoreStep s)
@@ -209,23 +269,23 @@ internal abstract class TreeRestorer : IDisposable
     {
         var e = s.Entry;
         var known = EntryPath.Split(s.ImpliedParents[0]).Parent;
-        int cur = known.Length == 0 ? Native.Dup(Root) : OpenDir(known, e.Name);
+        int cur = known.Length == 0 ? Fs.Dup(Root) : OpenDir(known, e.Name);
         try
         {
             foreach (var dir in s.ImpliedParents)
             {
                 var leaf = EntryPath.Split(dir).Leaf;
-                int next = Native.OpenAt(cur, leaf, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW);
+                int next = Fs.OpenAt(cur, leaf, Fs.O_RDONLY | Fs.O_DIRECTORY | Fs.O_NOFOLLOW);
                 if (next < 0)
                 {
-                    int err = Native.Errno;
-                    if (err is Native.ENOTDIR or Native.ELOOP) RemoveExisting(cur, leaf, e.Name);
-                    else if (err != Native.ENOENT) throw OsError(e.Name, "open parent", err);
-                    if (Native.MkdirAt(cur, leaf, 0x1ED /* 0755 */) != 0 && Native.Errno != Native.EEXIST) throw OsError(e.Name, "mkdir parent", Native.Errno);
-                    next = Native.OpenAt(cur, leaf, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW);
-                    if (next < 0) throw OsError(e.Name, "open parent", Native.Errno);
+                    int err = Fs.Errno;
+                    if (err is Fs.ENOTDIR or Fs.ELOOP) RemoveExisting(cur, leaf, e.Name);
+                    else if (err != Fs.ENOENT) throw OsError(e.Name, "open parent", err);
+                    if (Fs.MkdirAt(cur, leaf, 0x1ED /* 0755 */) != 0 && Fs.Errno != Fs.EEXIST) throw OsError(e.Name, "mkdir parent", Fs.Errno);
+                    next = Fs.OpenAt(cur, leaf, Fs.O_RDONLY | Fs.O_DIRECTORY | Fs.O_NOFOLLOW);
+                    if (next < 0) throw OsError(e.Name, "open parent", Fs.Errno);
                 }
-                Native.Close(cur);
+                Fs.Close(cur);
                 cur = next;
                 if (BeneathPath.MountOf(cur, out var mount) is var serr and not 0) throw OsError(e.Name, "stat parent", serr);
                 if (mount != RootMount) throw MountCrossing(e.Name, dir);
@@ -234,7 +294,7 @@ internal abstract class TreeRestorer : IDisposable
         }
         catch
         {
-            Native.Close(cur);
+            Fs.Close(cur);
             throw;
         }
     }
@@ -245,7 +305,7 @@ internal abstract class TreeRestorer : IDisposable
     ulong StatRootMount()
     {
         int err = BeneathPath.MountOf(Root, out var mount);
-        return err == 0 ? mount : throw new IOException($"cannot stat the destination: {Native.ErrText(err)}");
+        return err == 0 ? mount : throw new IOException($"cannot stat the destination: {Fs.ErrText(err)}");
     }
 
     /// <summary>Open a directory this archive made (or merged) below the destination, for the named entry.</summary>
@@ -255,10 +315,10 @@ internal abstract class TreeRestorer : IDisposable
         if (fd >= 0) return fd;
         throw errno switch
         {
-            Native.ELOOP => RestoreRules.Reject(entry, "path passes through a symlink (would escape the destination)"),
-            Native.ENOTDIR => RestoreRules.Reject(entry, "path passes through a symlink or non-directory"),
-            Native.ENOENT => RestoreRules.Reject(entry, "path not found in the destination"),
-            Native.EXDEV => MountCrossing(entry, rel),
+            Fs.ELOOP => RestoreRules.Reject(entry, "path passes through a symlink (would escape the destination)"),
+            Fs.ENOTDIR => RestoreRules.Reject(entry, "path passes through a symlink or non-directory"),
+            Fs.ENOENT => RestoreRules.Reject(entry, "path not found in the destination"),
+            Fs.EXDEV => MountCrossing(entry, rel),
             _ => OsError(entry, "open directory", errno),
         };
     }
@@ -266,9 +326,9 @@ internal abstract class TreeRestorer : IDisposable
     /// <summary>An OS error while writing the named entry; ENOSPC/EDQUOT mean the upper layer is full.</summary>
     protected static Exception OsError(string entry, string op, int errno)
     {
-        if (errno is Native.ENOSPC or Native.EDQUOT)
-            return new LayerFullException($"entry '{TarEntry.Display(entry)}': upper layer full ({op}: {Native.ErrText(errno)})", op);
-        return new IOException($"entry '{TarEntry.Display(entry)}': {op} failed: {Native.ErrText(errno)}");
+        if (errno is Fs.ENOSPC or Fs.EDQUOT)
+            return new LayerFullException($"entry '{TarEntry.Display(entry)}': upper layer full ({op}: {Fs.ErrText(errno)})", op);
+        return new IOException($"entry '{TarEntry.Display(entry)}': {op} failed: {Fs.ErrText(errno)}");
     }
 
     static IOException MountCrossing(string entry, string rel) =>
@@ -276,6 +336,6 @@ internal abstract class TreeRestorer : IDisposable
 
     protected static void Check(int rc, string entry, string op)
     {
-        if (rc < 0) throw OsError(entry, op, Native.Errno);
+        if (rc < 0) throw OsError(entry, op, Fs.Errno);
     }
 }

@@ -93,16 +93,24 @@ public static class UpperArchive
 
     static ExtractResult Restore(Stream archive, ExtractOptions options, TreeRestorer? target)
     {
-        using var input = Compression.OpenForRead(archive);
-        using var reader = new PaxTarReader(input, options.MaxBytes);
-        var rules = new RestoreRules(options);
-        while (reader.Next() is { } e)
+        var input = Compression.OpenForRead(archive);
+        try
         {
-            var step = rules.Admit(e);
-            target?.Apply(step, reader);
+            using var reader = new PaxTarReader(input, options.MaxBytes);
+            var rules = new RestoreRules(options);
+            while (reader.Next() is { } e)
+            {
+                var step = rules.Admit(e);
+                target?.Apply(step, reader);
+            }
+            target?.Finish(rules);
+            return new ExtractResult(rules.Entries, rules.Bytes);
         }
-        target?.Finish(rules);
-        return new ExtractResult(rules.Entries, rules.Bytes);
+        finally
+        {
+            // A plain archive in a file is read as it is: the caller's stream stays open.
+            if (!ReferenceEquals(input, archive)) input.Dispose();
+        }
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Csshim.TarLayer.Posix;
 using Csshim.TarLayer;
 using NUnit.Framework;
 
@@ -96,18 +97,18 @@ public class LiveUpperTests : TmpfsFixture
     {
         var dir = NewDir("f");
         File.WriteAllBytes(dir + "/f", Enumerable.Repeat((byte)'x', 100).ToArray());
-        int fd = Native.OpenAt(-100, dir + "/f", Native.O_RDONLY);
+        int fd = Fs.OpenAt(-100, dir + "/f", Fs.O_RDONLY);
         var ms = new MemoryStream();
-        int err;
-        long copied;
+        int err = -1;
+        long copied = -1;
         try
         {
             using var w = new PaxTarWriter(ms);
             w.WriteHeader(new Csshim.TarLayer.TarEntry { Type = TarEntryType.File, Name = "./f", Mode = 0x1A4, Size = declared });
-            err = w.WriteFileData(fd, declared, out copied);
+            w.WriteFileData(fd, declared, (e, c) => (err, copied) = (e, c));
             w.Finish();
         }
-        finally { Native.Close(fd); }
+        finally { Fs.Close(fd); }
         Assert.That((err, copied), Is.EqualTo((0, Math.Min(100L, declared))));
         if (declared > 100) return; // short: the caller fails the snapshot, the bytes are not an archive
         var dest = NewDir("dst");

@@ -1,3 +1,4 @@
+using Csshim.TarLayer.Posix;
 using Csshim.TarLayer;
 using NUnit.Framework;
 
@@ -96,7 +97,7 @@ public class OverlayTests : TmpfsFixture
         var entries = RoundTripTests.Entries(ms.ToArray());
         var byName = entries.ToDictionary(e => e.Name);
 
-        Assert.That(Native.LStatAt(-100, top + "/upper/gone", out var wst), Is.Zero);
+        Assert.That(Fs.LStatAt(-100, top + "/upper/gone", out var wst), Is.Zero);
         Assert.That(wst.NLink, Is.GreaterThan(1), "this kernel makes whiteouts as hard links to a shared inode");
         foreach (var w in new[] { "./gone", "./gone2" })
         {

@@ -1,3 +1,4 @@
+using Csshim.TarLayer.Posix;
 using Csshim.TarLayer;
 using NUnit.Framework;
 
@@ -53,19 +54,19 @@ public class SnapshotLimitsTests : TmpfsFixture
     public void FiveThousandLevels_AreRefusedAtPathMax()
     {
         var upper = NewDir("upper");
-        int fd = Native.OpenAt(-100, upper, Native.O_RDONLY | Native.O_DIRECTORY);
+        int fd = Fs.OpenAt(-100, upper, Fs.O_RDONLY | Fs.O_DIRECTORY);
         try
         {
             for (int i = 0; i < 5000; i++)
             {
-                Assert.That(Native.MkdirAt(fd, "d", 0x1ED), Is.Zero, $"mkdir level {i}");
-                int next = Native.OpenAt(fd, "d", Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW);
-                Native.Close(fd);
+                Assert.That(Fs.MkdirAt(fd, "d", 0x1ED), Is.Zero, $"mkdir level {i}");
+                int next = Fs.OpenAt(fd, "d", Fs.O_RDONLY | Fs.O_DIRECTORY | Fs.O_NOFOLLOW);
+                Fs.Close(fd);
                 fd = next;
                 Assert.That(fd, Is.GreaterThanOrEqualTo(0), $"open level {i}");
             }
         }
-        finally { Native.Close(fd); }
+        finally { Fs.Close(fd); }
 
         var ex = Assert.Throws<SnapshotFailedException>(() => UpperArchive.Write(upper, Stream.Null));
         // "./" + "d/" * n is the first directory name of 4096 bytes or more.

@@ -1,3 +1,4 @@
+using Csshim.TarLayer.Posix;
 using System.Diagnostics;
 using System.Text;
 using Csshim.TarLayer;
@@ -73,11 +74,11 @@ static class Tree
         Func<string, bool> include, Func<string, bool> mtimeOf)
     {
         var full = rel.Length == 0 ? rawRoot : rawRoot + "/" + rel;
-        Assert.That(Native.LStatAt(-100, full, out var st), Is.Zero, $"lstat {full}");
+        Assert.That(Fs.LStatAt(-100, full, out var st), Is.Zero, $"lstat {full}");
         var sb = new StringBuilder();
         sb.Append($"type={st.Type >> 12:x} mode={Convert.ToString(st.Perm, 8)} uid={st.Uid} gid={st.Gid}");
-        if (st.Type != Native.S_IFLNK && mtimeOf(rel.Length == 0 ? "." : rel)) sb.Append($" mtime={st.MtimeSec}.{st.MtimeNsec:D9}");
-        if (st.Type == Native.S_IFREG)
+        if (st.Type != Fs.S_IFLNK && mtimeOf(rel.Length == 0 ? "." : rel)) sb.Append($" mtime={st.MtimeSec}.{st.MtimeNsec:D9}");
+        if (st.Type == Fs.S_IFREG)
         {
             if (st.NLink > 1 && inodes.TryGetValue(st.Ino, out var first)) sb.Append($" hardlink-of={first}");
             else
@@ -86,23 +87,23 @@ static class Tree
                 sb.Append($" size={st.Size} sha={Sha(full)}");
             }
         }
-        if (st.Type == Native.S_IFLNK) sb.Append($" target={Native.ReadLinkAt(-100, full)}");
-        if (st.Type is Native.S_IFCHR or Native.S_IFBLK) sb.Append($" rdev={st.RdevMajor}:{st.RdevMinor}");
+        if (st.Type == Fs.S_IFLNK) sb.Append($" target={Fs.ReadLinkAt(-100, full)}");
+        if (st.Type is Fs.S_IFCHR or Fs.S_IFBLK) sb.Append($" rdev={st.RdevMajor}:{st.RdevMinor}");
         // overlayfs's own bookkeeping (origin, uuid, impure) and csshim's marker are not part of the format: never archived or restored.
-        Assert.That(Native.ListXattr(-1, full, out var all), Is.Zero, $"listxattr {full}");
+        Assert.That(Fs.ListXattr(-1, full, out var all), Is.Zero, $"listxattr {full}");
         var names = all.Where(n => !UpperXattrs.IsPrivate(n)).Order(StringComparer.Ordinal);
         foreach (var n in names)
         {
-            Assert.That(Native.GetXattr(-1, full, n, out var value), Is.Zero, $"getxattr {full} {n}");
+            Assert.That(Fs.GetXattr(-1, full, n, out var value), Is.Zero, $"getxattr {full} {n}");
             sb.Append($" xattr[{n}]={Convert.ToHexString(value)}");
         }
-        if (st.Type == Native.S_IFSOCK) return;
+        if (st.Type == Fs.S_IFSOCK) return;
         if (!include(rel)) return;
         result[rel.Length == 0 ? "." : rel] = sb.ToString();
-        if (st.Type != Native.S_IFDIR) return;
-        int dirFd = Native.OpenAt(-100, full, Native.O_RDONLY | Native.O_DIRECTORY);
-        int readErr = Native.ReadDir(dirFd, out var children);
-        Native.Close(dirFd);
+        if (st.Type != Fs.S_IFDIR) return;
+        int dirFd = Fs.OpenAt(-100, full, Fs.O_RDONLY | Fs.O_DIRECTORY);
+        int readErr = Fs.ReadDir(dirFd, out var children);
+        Fs.Close(dirFd);
         Assert.That(readErr, Is.Zero, $"readdir {full}");
         foreach (var name in children.Select(c => c.Name).Order(StringComparer.Ordinal))
             Walk(rawRoot, rel.Length == 0 ? name : rel + "/" + name, result, inodes, include, mtimeOf);
@@ -110,17 +111,17 @@ static class Tree
 
     static string Sha(string rawPath)
     {
-        int fd = Native.OpenAt(-100, rawPath, Native.O_RDONLY | Native.O_NOFOLLOW);
+        int fd = Fs.OpenAt(-100, rawPath, Fs.O_RDONLY | Fs.O_NOFOLLOW);
         Assert.That(fd, Is.GreaterThanOrEqualTo(0), $"open {rawPath}");
         try
         {
             using var h = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
             var buf = new byte[1 << 16];
             int n;
-            while ((n = Native.Read(fd, buf)) > 0) h.AppendData(buf, 0, n);
+            while ((n = Fs.Read(fd, buf)) > 0) h.AppendData(buf, 0, n);
             return Convert.ToHexString(h.GetHashAndReset())[..16];
         }
-        finally { Native.Close(fd); }
+        finally { Fs.Close(fd); }
     }
 
     public static void AssertSame(SortedDictionary<string, string> expected, SortedDictionary<string, string> actual)
@@ -180,7 +181,7 @@ static class Tree
 /// <summary>Xattr values by path, for assertions.</summary>
 static class Xattr
 {
-    public static byte[]? Get(string path, string name) => Native.GetXattr(-1, TarEntry.Raw(path), name, out var value) == 0 ? value : null;
+    public static byte[]? Get(string path, string name) => Fs.GetXattr(-1, TarEntry.Raw(path), name, out var value) == 0 ? value : null;
 }
 
 /// <summary>RLIMIT_NOFILE of this process, lowered for a test and restored after it.</summary>

@@ -1,49 +1,49 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text;
+using Mono.Unix.Native;
 
-namespace Csshim.TarLayer;
+namespace Csshim.TarLayer.Posix;
 
 /// <summary>File metadata from statx, never following a final symlink.</summary>
 internal readonly record struct FileStat(
     uint Mode, uint Uid, uint Gid, uint NLink, ulong Ino, long Size,
-    long MtimeSec, uint MtimeNsec, uint RdevMajor, uint RdevMinor, uint DevMajor, uint DevMinor, ulong MountId)
+    long MtimeSec, uint MtimeNsec, uint RdevMajor, uint RdevMinor, uint DevMajor, uint DevMinor, ulong MountId, ulong Blocks)
 {
-    public uint Type => Mode & Native.S_IFMT;
+    public uint Type => Mode & Fs.S_IFMT;
     public uint Perm => Mode & 0xFFF;
     /// <summary>Same inode: what a directory reopened by path is checked against.</summary>
     public bool SameNode(in FileStat other) => Ino == other.Ino && DevMajor == other.DevMajor && DevMinor == other.DevMinor;
 }
 
 /// <summary>
-/// libc through LibraryImport (NativeAOT-safe). Paths are "raw strings": one char per byte (Latin-1),
-/// so Linux names that are not UTF-8 survive a round trip unchanged.
+/// The file-system calls of TarLayer. Names are "raw strings": one char per byte (Latin-1), so Linux names that are not
+/// UTF-8 survive a round trip unchanged. Calls on fds go through Mono.Posix (Mono.Unix.Native.Syscall). Calls that
+/// take a name (the *at family, l*xattr, xattr names) are bound here on byte strings instead:
+/// Mono.Posix marshals names with UnixEncoding, which escapes invalid UTF-8 but does not give every byte string back
+/// (measured: 48 of 2 million random high-byte names changed, e.g. F8 83 B7 9F 9C came back as F3 B7 9F 9C, the
+/// old 5-byte UTF-8 forms), and xattr names with plain UTF-8. These are portable *at calls: no layouts, no
+/// architecture-specific values. What Mono.Posix lacks altogether (statx, openat2, copy_file_range...) is in Linux.
 /// </summary>
-internal static unsafe partial class Native
+internal static unsafe partial class Fs
 {
     public const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFBLK = 0x6000,
         S_IFDIR = 0x4000, S_IFCHR = 0x2000, S_IFIFO = 0x1000;
-    public const int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_EXCL = 0x80, O_DIRECTORY = 0x10000,
-        O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_PATH = 0x200000, O_NOATIME = 0x40000;
-    public const int AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200, AT_EMPTY_PATH = 0x1000;
+    public const int O_RDONLY = Linux.O_RDONLY, O_WRONLY = Linux.O_WRONLY, O_CREAT = Linux.O_CREAT, O_EXCL = Linux.O_EXCL,
+        O_CLOEXEC = Linux.O_CLOEXEC, O_NONBLOCK = Linux.O_NONBLOCK, O_NOCTTY = Linux.O_NOCTTY;
+    public static readonly int O_DIRECTORY = Linux.O_DIRECTORY, O_NOFOLLOW = Linux.O_NOFOLLOW;
+    public const int AT_SYMLINK_NOFOLLOW = Linux.AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR = Linux.AT_REMOVEDIR, AT_EMPTY_PATH = Linux.AT_EMPTY_PATH;
+    // errno values: asm-generic, the same on x86_64 and arm64.
     public const int ENOENT = 2, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, ENOSPC = 28, ELOOP = 40, ENOSYS = 38,
         EXDEV = 18, EDQUOT = 122, ENODATA = 61, ERANGE = 34, EPERM = 1, EINTR = 4, E2BIG = 7, ENAMETOOLONG = 36,
-        ENXIO = 6, EINVAL = 22, EOPNOTSUPP = 95;
-    public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_BENEATH = 0x08;
-    const uint STATX_BASIC_STATS = 0x7ff, STATX_MNT_ID = 0x1000;
-    const long SYS_openat2 = 437;
-    const long UTIME_OMIT = (1L << 30) - 2;
-
-    [StructLayout(LayoutKind.Sequential)]
-    struct OpenHow { public ulong Flags, Mode, Resolve; }
+        ENXIO = 6, EINVAL = 22, EOPNOTSUPP = 95, EFBIG = 27;
+    public const ulong RESOLVE_NO_XDEV = Linux.RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS = Linux.RESOLVE_NO_MAGICLINKS,
+        RESOLVE_NO_SYMLINKS = Linux.RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = Linux.RESOLVE_BENEATH;
 
     [StructLayout(LayoutKind.Sequential)]
     struct Timespec { public long Sec, Nsec; }
 
     [LibraryImport("libc", SetLastError = true)] private static partial int openat(int dirfd, byte* path, int flags, uint mode);
-    [LibraryImport("libc", SetLastError = true)] private static partial long syscall(long number, int dirfd, byte* path, OpenHow* how, nuint size);
-    [LibraryImport("libc", SetLastError = true)] private static partial int close(int fd);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buf, nuint count);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buf, nuint count);
     [LibraryImport("libc", SetLastError = true)] private static partial int mkdirat(int dirfd, byte* path, uint mode);
     [LibraryImport("libc", SetLastError = true)] private static partial int mknodat(int dirfd, byte* path, uint mode, ulong dev);
     [LibraryImport("libc", SetLastError = true)] private static partial int symlinkat(byte* target, int dirfd, byte* path);
@@ -51,27 +51,16 @@ internal static unsafe partial class Native
     [LibraryImport("libc", SetLastError = true)] private static partial int unlinkat(int dirfd, byte* path, int flags);
     [LibraryImport("libc", SetLastError = true)] private static partial int fchownat(int dirfd, byte* path, uint uid, uint gid, int flags);
     [LibraryImport("libc", SetLastError = true)] private static partial int fchmodat(int dirfd, byte* path, uint mode, int flags);
-    [LibraryImport("libc", SetLastError = true)] private static partial int fchmod(int fd, uint mode);
-    [LibraryImport("libc", SetLastError = true)] private static partial int fchown(int fd, uint uid, uint gid);
     [LibraryImport("libc", SetLastError = true)] private static partial int utimensat(int dirfd, byte* path, Timespec* times, int flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint readlinkat(int dirfd, byte* path, byte* buf, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial int lsetxattr(byte* path, byte* name, byte* value, nuint size, int flags);
     [LibraryImport("libc", SetLastError = true)] private static partial int fsetxattr(int fd, byte* name, byte* value, nuint size, int flags);
-    [LibraryImport("libc", SetLastError = true)] private static partial int futimens(int fd, Timespec* times);
     [LibraryImport("libc", SetLastError = true)] private static partial nint fgetxattr(int fd, byte* name, byte* value, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial nint flistxattr(int fd, byte* list, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial nint lgetxattr(byte* path, byte* name, byte* value, nuint size);
     [LibraryImport("libc", SetLastError = true)] private static partial nint llistxattr(byte* path, byte* list, nuint size);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint readlinkat(int dirfd, byte* path, byte* buf, nuint size);
-    [LibraryImport("libc", SetLastError = true)] private static partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buf);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint fdopendir(int fd);
-    [LibraryImport("libc", SetLastError = true)] private static partial nint readdir(nint dir);
-    [LibraryImport("libc", SetLastError = true)] private static partial int closedir(nint dir);
-    [LibraryImport("libc", SetLastError = true)] private static partial void rewinddir(nint dir);
-    [LibraryImport("libc", SetLastError = true)] private static partial int dup(int fd);
     [LibraryImport("libc", SetLastError = true)] private static partial int fremovexattr(int fd, byte* name);
     [LibraryImport("libc", SetLastError = true)] private static partial int lremovexattr(byte* path, byte* name);
-    [LibraryImport("libc")] private static partial uint geteuid();
-    [LibraryImport("libc")] private static partial uint getegid();
 
     public static int Errno => Marshal.GetLastPInvokeError();
 
@@ -93,36 +82,37 @@ internal static unsafe partial class Native
     /// <summary>openat2; returns -1 with errno set. ENOSYS when the kernel lacks it.</summary>
     public static int OpenAt2(int dirfd, string path, int flags, ulong resolve)
     {
-        var how = new OpenHow { Flags = (ulong)(flags | O_CLOEXEC), Mode = 0, Resolve = resolve };
-        fixed (byte* p = Z(path)) return (int)syscall(SYS_openat2, dirfd, p, &how, (nuint)sizeof(OpenHow));
+        var how = new Linux.OpenHow { Flags = (ulong)(flags | O_CLOEXEC), Mode = 0, Resolve = resolve };
+        fixed (byte* p = Z(path)) return Linux.openat2(dirfd, p, how);
     }
 
-    public static void Close(int fd) { if (fd >= 0) close(fd); }
-    public static int Dup(int fd) => dup(fd);
-    public static uint EffectiveUid => geteuid();
-    public static uint EffectiveGid => getegid();
+    public static void Close(int fd) { if (fd >= 0) Syscall.close(fd); }
+    public static int Dup(int fd) => Syscall.dup(fd);
+    // geteuid/getegid are system calls each time; csshim never changes its ids.
+    public static readonly uint EffectiveUid = Syscall.geteuid(), EffectiveGid = Syscall.getegid();
 
     public static int Read(int fd, Span<byte> buf)
     {
         fixed (byte* p = buf)
             while (true)
             {
-                var n = read(fd, p, (nuint)buf.Length);
+                var n = Syscall.read(fd, p, (ulong)buf.Length);
                 if (n >= 0 || Errno != EINTR) return (int)n;
             }
     }
 
-    /// <summary>Write all bytes; returns 0 or errno.</summary>
-    public static int WriteAll(int fd, ReadOnlySpan<byte> buf)
+    /// <summary>Write all bytes at the fd's offset, or at offset (pwrite) when it is not -1; returns 0 or errno.</summary>
+    public static int WriteAll(int fd, ReadOnlySpan<byte> buf, long offset = -1)
     {
         fixed (byte* p0 = buf)
         {
             var p = p0; var left = buf.Length;
             while (left > 0)
             {
-                var n = write(fd, p, (nuint)left);
+                var n = offset < 0 ? Syscall.write(fd, p, (ulong)left) : Syscall.pwrite(fd, p, (ulong)left, offset);
                 if (n < 0) { var e = Errno; if (e == EINTR) continue; return e; }
                 p += n; left -= (int)n;
+                if (offset >= 0) offset += n;
             }
         }
         return 0;
@@ -146,8 +136,8 @@ internal static unsafe partial class Native
     public static int UnlinkAt(int dirfd, string name, int flags) { fixed (byte* p = Z(name)) return unlinkat(dirfd, p, flags); }
     public static int LchownAt(int dirfd, string name, uint uid, uint gid) { fixed (byte* p = Z(name)) return fchownat(dirfd, p, uid, gid, AT_SYMLINK_NOFOLLOW); }
     public static int ChmodAt(int dirfd, string name, uint mode) { fixed (byte* p = Z(name)) return fchmodat(dirfd, p, mode, 0); }
-    public static int Fchmod(int fd, uint mode) => fchmod(fd, mode);
-    public static int Fchown(int fd, uint uid, uint gid) => fchown(fd, uid, gid);
+    public static int Fchmod(int fd, uint mode) => Syscall.fchmod(fd, (FilePermissions)mode);
+    public static int Fchown(int fd, uint uid, uint gid) => Syscall.fchown(fd, uid, gid);
 
     /// <summary>Set mtime (atime := mtime) without following a final symlink; name "" means dirfd itself.</summary>
     public static int LutimesAt(int dirfd, string name, long sec, long nsec)
@@ -173,51 +163,59 @@ internal static unsafe partial class Native
 
     public static int Futimens(int fd, long sec, long nsec)
     {
-        var ts = stackalloc Timespec[2];
-        ts[0] = new Timespec { Sec = sec, Nsec = nsec };
-        ts[1] = ts[0];
-        return futimens(fd, ts);
+        var ts = new Mono.Unix.Native.Timespec { tv_sec = sec, tv_nsec = nsec };
+        return Syscall.futimens(fd, [ts, ts]);
     }
 
     /// <summary>Names of all xattrs (raw strings) of fd, or of path (not following a final symlink) when fd is -1. Returns errno (0 on success).</summary>
     public static int ListXattr(int fd, string? path, out List<string> names)
     {
         names = new List<string>();
+        // One call when the list fits a guess (nearly always), the size query and a second call when it does not.
+        var guess = stackalloc byte[XattrGuess];
         fixed (byte* p = Z(path ?? ""))
-            while (true)
+        {
+            var n = fd >= 0 ? flistxattr(fd, guess, XattrGuess) : llistxattr(p, guess, XattrGuess);
+            if (n >= 0) { SplitNames(new ReadOnlySpan<byte>(guess, (int)n), names); return 0; }
+            while (Errno == ERANGE)
             {
                 var size = fd >= 0 ? flistxattr(fd, null, 0) : llistxattr(p, null, 0);
-                if (size < 0) return Errno;
-                if (size == 0) return 0;
+                if (size < 0) break;
                 var buf = new byte[size];
-                nint n;
                 fixed (byte* b = buf) n = fd >= 0 ? flistxattr(fd, b, (nuint)buf.Length) : llistxattr(p, b, (nuint)buf.Length);
-                if (n < 0 && Errno == ERANGE) continue; // grew between the two calls
-                if (n < 0) return Errno;
-                int start = 0;
-                for (int i = 0; i < n; i++)
-                    if (buf[i] == 0) { if (i > start) names.Add(Encoding.Latin1.GetString(buf, start, i - start)); start = i + 1; }
-                return 0;
+                if (n >= 0) { SplitNames(buf.AsSpan(0, (int)n), names); return 0; }
             }
+            return Errno;
+        }
+    }
+
+    const int XattrGuess = 1024;
+
+    static void SplitNames(ReadOnlySpan<byte> list, List<string> names)
+    {
+        foreach (var range in list.Split((byte)0))
+            if (range.End.Value > range.Start.Value) names.Add(Encoding.Latin1.GetString(list[range]));
     }
 
     /// <summary>Exact bytes of one xattr of fd (or of path when fd is -1). Returns errno (ENODATA when it is gone).</summary>
     public static int GetXattr(int fd, string? path, string name, out byte[] value)
     {
         value = [];
+        var guess = stackalloc byte[XattrGuess];
         fixed (byte* p = Z(path ?? "")) fixed (byte* n = Z(name))
-            while (true)
+        {
+            var got = fd >= 0 ? fgetxattr(fd, n, guess, XattrGuess) : lgetxattr(p, n, guess, XattrGuess);
+            if (got >= 0) { value = new ReadOnlySpan<byte>(guess, (int)got).ToArray(); return 0; }
+            while (Errno == ERANGE) // larger than the guess (an ACL of many entries): ask its size
             {
                 var size = fd >= 0 ? fgetxattr(fd, n, null, 0) : lgetxattr(p, n, null, 0);
-                if (size < 0) return Errno;
+                if (size < 0) break;
                 var buf = new byte[size];
-                nint got;
                 fixed (byte* b = buf) got = fd >= 0 ? fgetxattr(fd, n, b, (nuint)buf.Length) : lgetxattr(p, n, b, (nuint)buf.Length);
-                if (got < 0 && Errno == ERANGE) continue;
-                if (got < 0) return Errno;
-                value = got == size ? buf : buf[..(int)got];
-                return 0;
+                if (got >= 0) { value = got == size ? buf : buf[..(int)got]; return 0; }
             }
+            return Errno;
+        }
     }
 
     /// <summary>Remove one xattr of fd (or of path when fd is -1, not following a final symlink).</summary>
@@ -241,45 +239,47 @@ internal static unsafe partial class Native
     /// <summary>lstat via statx; name "" stats dirfd itself. Returns errno (0 on success).</summary>
     public static int LStatAt(int dirfd, string name, out FileStat st)
     {
-        var buf = stackalloc byte[256];
         int rc;
-        const uint mask = STATX_BASIC_STATS | STATX_MNT_ID;
-        if (name.Length == 0) { byte empty = 0; rc = statx(dirfd, &empty, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, mask, buf); }
-        else fixed (byte* p = Z(name)) rc = statx(dirfd, p, AT_SYMLINK_NOFOLLOW, mask, buf);
+        Linux.Statx x;
+        const uint mask = Linux.STATX_BASIC_STATS | Linux.STATX_MNT_ID;
+        if (name.Length == 0) { byte empty = 0; rc = Linux.statx(dirfd, &empty, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, mask, out x); }
+        else fixed (byte* p = Z(name)) rc = Linux.statx(dirfd, p, AT_SYMLINK_NOFOLLOW, mask, out x);
         if (rc != 0) { st = default; return Errno; }
-        st = new FileStat(
-            Mode: *(ushort*)(buf + 28), Uid: *(uint*)(buf + 20), Gid: *(uint*)(buf + 24), NLink: *(uint*)(buf + 16),
-            Ino: *(ulong*)(buf + 32), Size: *(long*)(buf + 40),
-            MtimeSec: *(long*)(buf + 112), MtimeNsec: *(uint*)(buf + 120),
-            RdevMajor: *(uint*)(buf + 128), RdevMinor: *(uint*)(buf + 132),
-            DevMajor: *(uint*)(buf + 136), DevMinor: *(uint*)(buf + 140), MountId: *(ulong*)(buf + 144));
+        st = new FileStat(x.Mode, x.Uid, x.Gid, x.Nlink, x.Ino, x.Size, x.MtimeSec, x.MtimeNsec,
+            x.RdevMajor, x.RdevMinor, x.DevMajor, x.DevMinor, x.MountId, x.Blocks);
         return 0;
     }
 
-    /// <summary>Directory entries (raw names, d_type) of the directory open at fd, which stays open. Returns errno (0 on success).</summary>
+    /// <summary>
+    /// Directory entries (raw names, d_type) of the directory open at fd, from its start; the fd stays open. Returns
+    /// errno (0 on success). getdents64 straight on the fd: no dup, fdopendir (fcntl, fstat) and closedir per directory.
+    /// </summary>
     public static int ReadDir(int fd, out List<(string Name, byte DType)> entries)
     {
         entries = new List<(string, byte)>();
-        // closedir closes the fd it was given: hand it a duplicate.
-        int own = dup(fd);
-        if (own < 0) return Errno;
-        var dir = fdopendir(own);
-        if (dir == 0) { int err = Errno; close(own); return err; }
+        if (Syscall.lseek(fd, 0, SeekFlags.SEEK_SET) < 0) return Errno;
+        var buf = ArrayPool<byte>.Shared.Rent(DirentBuffer);
         try
         {
-            rewinddir(dir); // a dup'ed fd shares its offset with the original
-            while (true)
-            {
-                // LibraryImport clears errno before the call, so NULL with errno 0 is the end of the directory.
-                var ent = (byte*)readdir(dir);
-                if (ent == null) return Errno;
-                var name = ent + 19;
-                int len = 0;
-                while (name[len] != 0) len++;
-                if (len == 1 && name[0] == '.' || len == 2 && name[0] == '.' && name[1] == '.') continue;
-                entries.Add((Encoding.Latin1.GetString(name, len), ent[18]));
-            }
+            fixed (byte* b = buf)
+                while (true)
+                {
+                    var n = Linux.getdents64(fd, b, (nuint)buf.Length);
+                    // A directory removed while open answers ENOENT: the end, as POSIX and glibc's readdir have it.
+                    if (n < 0 && Errno == ENOENT) return 0;
+                    if (n < 0) return Errno;
+                    if (n == 0) return 0;
+                    for (long off = 0; off < n; off += *(ushort*)(b + off + Linux.DirentRecLen))
+                    {
+                        var name = new ReadOnlySpan<byte>(b + off + Linux.DirentName, *(ushort*)(b + off + Linux.DirentRecLen) - Linux.DirentName);
+                        name = name[..name.IndexOf((byte)0)];
+                        if (name.SequenceEqual("."u8) || name.SequenceEqual(".."u8)) continue;
+                        entries.Add((Encoding.Latin1.GetString(name), b[off + Linux.DirentType]));
+                    }
+                }
         }
-        finally { closedir(dir); }
+        finally { ArrayPool<byte>.Shared.Return(buf); }
     }
+
+    const int DirentBuffer = 64 << 10;
 }
