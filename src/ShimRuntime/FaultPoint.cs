@@ -1,4 +1,5 @@
-using Csshim.ShimRuntime.Native;
+using Mono.Unix.Native;
+using Csshim.TarLayer.Posix;
 
 namespace Csshim.ShimRuntime;
 
@@ -11,7 +12,7 @@ internal static class FaultPoint
 
     public static void Reach(string name)
     {
-        if (Armed == name) Libc.kill(Environment.ProcessId, Libc.SIGKILL);
+        if (Armed == name) Syscall.kill(Environment.ProcessId, Signum.SIGKILL);
     }
 
     /// <summary>For points in the middle of a stream copy: dies once some data has gone through.</summary>

@@ -1,7 +1,7 @@
+using Csshim.TarLayer.Posix;
 using System.Text;
 using System.Text.Json.Nodes;
 using Csshim.ShimRuntime.Cli;
-using Csshim.ShimRuntime.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace Csshim.ShimRuntime;
@@ -27,10 +27,10 @@ internal sealed class ShimLog
         Console.Error.WriteLine($"csshim: {message}");
         if (logPath is null) return;
         // The path came in argv: opened by its bytes, so a name that is not UTF-8 is the caller's file, not another.
-        int fd = Libc.open([.. RawArgv.Encode(logPath), 0], Libc.O_WRONLY | Libc.O_APPEND | Libc.O_CREAT | Libc.O_CLOEXEC, 0x1A4 /* 0644 */);
+        int fd = Linux.Open(RawArgv.Encode(logPath), Linux.O_WRONLY | Linux.O_APPEND | Linux.O_CREAT, 0x1A4 /* 0644 */);
         if (fd < 0)
         {
-            Console.Error.WriteLine($"csshim: cannot write log {logPath}: {Libc.Error(Libc.LastErrno)}");
+            Console.Error.WriteLine($"csshim: cannot write log {logPath}: {Linux.Error(Linux.LastErrno)}");
             return;
         }
         using var file = new SafeFileHandle(fd, ownsHandle: true);

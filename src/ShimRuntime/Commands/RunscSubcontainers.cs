@@ -1,7 +1,7 @@
+using Csshim.TarLayer.Posix;
 using System.Text.Json.Nodes;
 using Csshim.OciSpec;
 using Csshim.ShimRuntime.Cli;
-using Csshim.ShimRuntime.Native;
 using Csshim.ShimRuntime.Runtime;
 using Csshim.ShimRuntime.Settings;
 using Csshim.ShimRuntime.Staging;
@@ -127,7 +127,7 @@ internal static class RunscSubcontainers
     {
         if (ProxyRecord.Load(invocation, id) is { } record)
             using (var proxy = ProxyHandle.Open(record))
-                proxy?.Signal(Libc.SIGKILL);
+                proxy?.Signal(Linux.SIGKILL);
         ProxyRecord.Remove(invocation, id);
     }
 

@@ -1,4 +1,5 @@
-using Csshim.ShimRuntime.Native;
+using Mono.Unix.Native;
+using Csshim.TarLayer.Posix;
 using Microsoft.Win32.SafeHandles;
 
 namespace Csshim.ShimRuntime.Commands;
@@ -13,18 +14,18 @@ internal static class SnapshotFile
     public static void Write(string file, Action<Stream> write)
     {
         var dir = Path.GetDirectoryName(file)!;
-        int fd = Libc.open(dir, Libc.O_TMPFILE | Libc.O_WRONLY | Libc.O_CLOEXEC, (int)Mode);
-        if (fd < 0) throw new IOException($"cannot create a file in {dir}: {Libc.Error(Libc.LastErrno)}");
+        int fd = Linux.OpenTmpFile(dir, Linux.O_WRONLY, Mode);
+        if (fd < 0) throw new IOException($"cannot create a file in {dir}: {Linux.Error(Linux.LastErrno)}");
         using (var output = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, bufferSize: 0))
         {
             write(output);
             output.Flush(flushToDisk: true);
-            if (Libc.fchmod(fd, Mode) != 0) throw new IOException($"cannot chmod the snapshot: {Libc.Error(Libc.LastErrno)}");
+            if (Syscall.fchmod(fd, (FilePermissions)Mode) != 0) throw new IOException($"cannot chmod the snapshot: {Linux.Error(Linux.LastErrno)}");
             // linkat cannot replace F: link under a temp name, then rename over F in one step.
             var named = Path.Combine(dir, $".{Path.GetFileName(file)}.csshim-{Environment.ProcessId}");
             File.Delete(named);
-            if (Libc.linkat(Libc.AT_FDCWD, $"/proc/self/fd/{fd}", Libc.AT_FDCWD, named, Libc.AT_SYMLINK_FOLLOW) != 0)
-                throw new IOException($"cannot link the snapshot into {dir}: {Libc.Error(Libc.LastErrno)}");
+            if (Syscall.linkat(Linux.AT_FDCWD, $"/proc/self/fd/{fd}", Linux.AT_FDCWD, named, AtFlags.AT_SYMLINK_FOLLOW) != 0)
+                throw new IOException($"cannot link the snapshot into {dir}: {Linux.Error(Linux.LastErrno)}");
             try
             {
                 File.Move(named, file, overwrite: true);

@@ -1,9 +1,10 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Mono.Unix.Native;
+using Csshim.TarLayer.Posix;
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Csshim.ShimRuntime.Cli;
-using Csshim.ShimRuntime.Native;
 using Csshim.ShimRuntime.Settings;
 using Csshim.ShimRuntime.Staging;
 
@@ -38,7 +39,7 @@ internal static partial class SubcontainerProxy
         bool terminal = spec.Document["process"]?["terminal"]?.GetValueKind() == JsonValueKind.True;
         var psi = new ProcessStartInfo(Router.SelfPath) { UseShellExecute = false };
         foreach (var word in GlobalsAsCalled(call)) psi.ArgumentList.Add(word);
-        foreach (var word in new[] { Command, id, ProcessFds.getppid().ToString(), terminal ? "terminal" : "stdio" })
+        foreach (var word in new[] { Command, id, Syscall.getppid().ToString(), terminal ? "terminal" : "stdio" })
             psi.ArgumentList.Add(word);
         using var proxy = Process.Start(psi) ?? throw new ShimException("cannot start the stdio proxy");
         var deadline = DateTime.UtcNow + timeout;
@@ -77,7 +78,7 @@ internal static partial class SubcontainerProxy
             new ProxyRecord(self.Pid, self.StartTicks, held, args[2] == "terminal").Save(recordPath);
             while (!started.Wait(ShimCheckInterval))
                 if (shim.HasExited) return StatusUnknown;
-            foreach (var fd in held) ProcessFds.close(fd);
+            foreach (var fd in held) Syscall.close(fd);
             return WaitForContainer(invocation, id, shim, log);
         }
         finally
@@ -93,13 +94,13 @@ internal static partial class SubcontainerProxy
         var held = new int[3];
         for (int fd = 0; fd < 3; fd++)
         {
-            held[fd] = ProcessFds.fcntl(fd, ProcessFds.F_DUPFD_CLOEXEC, 10);
-            if (held[fd] < 0) throw new ShimException($"cannot keep fd {fd}: {Libc.Error(Libc.LastErrno)}");
+            held[fd] = Linux.fcntl(fd, Linux.F_DUPFD_CLOEXEC, 10);
+            if (held[fd] < 0) throw new ShimException($"cannot keep fd {fd}: {Linux.Error(Linux.LastErrno)}");
         }
-        int devnull = Libc.open("/dev/null", Libc.O_RDWR, 0);
-        if (devnull < 0) throw new ShimException($"cannot open /dev/null: {Libc.Error(Libc.LastErrno)}");
-        for (int fd = 0; fd < 3; fd++) ProcessFds.dup2(devnull, fd);
-        ProcessFds.close(devnull);
+        int devnull = Linux.Open("/dev/null", Linux.O_RDWR, 0);
+        if (devnull < 0) throw new ShimException($"cannot open /dev/null: {Linux.Error(Linux.LastErrno)}");
+        for (int fd = 0; fd < 3; fd++) Syscall.dup2(devnull, fd);
+        Syscall.close(devnull);
         return held;
     }
 
@@ -172,7 +173,7 @@ internal sealed class ProxyHandle : IDisposable
 
     public static ProxyHandle? OpenPid(int pid)
     {
-        int fd = ProcessFds.pidfd_open(pid, 0);
+        int fd = Linux.pidfd_open(pid, 0);
         return fd < 0 ? null : new ProxyHandle(fd);
     }
 
@@ -181,21 +182,21 @@ internal sealed class ProxyHandle : IDisposable
     {
         get
         {
-            var p = new ProcessFds.PollFd { Fd = pidfd, Events = ProcessFds.POLLIN };
-            return ProcessFds.poll(ref p, 1, 0) > 0;
+            var p = new[] { new Pollfd { fd = pidfd, events = PollEvents.POLLIN } };
+            return Syscall.poll(p, 0) > 0;
         }
     }
 
     /// <summary>Copies of the process's fds, close-on-exec, as pidfd_getfd makes them.</summary>
     public int[] TakeFds(IReadOnlyList<int> fds) => fds.Select(fd =>
     {
-        int copy = ProcessFds.pidfd_getfd(pidfd, fd, 0);
-        return copy >= 0 ? copy : throw new ShimException($"cannot take fd {fd} of the stdio proxy: {Libc.Error(Libc.LastErrno)}");
+        int copy = Linux.pidfd_getfd(pidfd, fd, 0);
+        return copy >= 0 ? copy : throw new ShimException($"cannot take fd {fd} of the stdio proxy: {Linux.Error(Linux.LastErrno)}");
     }).ToArray();
 
-    public void Signal(int signal) => ProcessFds.pidfd_send_signal(pidfd, signal, IntPtr.Zero, 0);
+    public void Signal(int signal) => Linux.pidfd_send_signal(pidfd, signal, IntPtr.Zero, 0);
 
-    public void Dispose() => ProcessFds.close(pidfd);
+    public void Dispose() => Syscall.close(pidfd);
 }
 
 /// <summary>Puts the container's stdio on fds 0-2 for the runtime csshim spawns, and csshim's own back afterwards (the
@@ -208,9 +209,9 @@ internal sealed class StdioSwap : IDisposable
     {
         for (int fd = 0; fd < 3; fd++)
         {
-            saved[fd] = ProcessFds.fcntl(fd, ProcessFds.F_DUPFD_CLOEXEC, 10);
-            ProcessFds.dup2(fds[fd], fd);
-            ProcessFds.close(fds[fd]);
+            saved[fd] = Linux.fcntl(fd, Linux.F_DUPFD_CLOEXEC, 10);
+            Syscall.dup2(fds[fd], fd);
+            Syscall.close(fds[fd]);
         }
     }
 
@@ -220,47 +221,8 @@ internal sealed class StdioSwap : IDisposable
     {
         for (int fd = 0; fd < 3; fd++)
         {
-            ProcessFds.dup2(saved[fd], fd);
-            ProcessFds.close(saved[fd]);
+            Syscall.dup2(saved[fd], fd);
+            Syscall.close(saved[fd]);
         }
     }
-}
-
-/// <summary>The fd and pidfd calls the sub-container bridge needs (glibc 2.36 has the pidfd wrappers).</summary>
-internal static partial class ProcessFds
-{
-    public const int F_DUPFD_CLOEXEC = 1030;
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int fcntl(int fd, int cmd, int arg);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int dup2(int oldfd, int newfd);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int close(int fd);
-
-    [LibraryImport("libc")]
-    public static partial int getppid();
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int pidfd_open(int pid, uint flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int pidfd_getfd(int pidfd, int targetfd, uint flags);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int pidfd_send_signal(int pidfd, int sig, IntPtr info, uint flags);
-
-    [StructLayout(LayoutKind.Sequential)]
-    public struct PollFd
-    {
-        public int Fd;
-        public short Events, Revents;
-    }
-
-    public const short POLLIN = 1;
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int poll(ref PollFd fds, ulong nfds, int timeout);
 }

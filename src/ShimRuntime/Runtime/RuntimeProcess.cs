@@ -1,6 +1,7 @@
+using Mono.Unix.Native;
+using Csshim.TarLayer.Posix;
 using System.Runtime.InteropServices;
 using System.Text;
-using Csshim.ShimRuntime.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace Csshim.ShimRuntime.Runtime;
@@ -33,13 +34,13 @@ internal static class RuntimeProcess
     public static void Exec(string path, IReadOnlyList<string> args)
     {
         // .NET ignores SIGPIPE and may block signals; an exec'd runtime must start with the dispositions the caller gave us.
-        Libc.signal(Libc.SIGPIPE, IntPtr.Zero);
+        Linux.signal(Linux.SIGPIPE, IntPtr.Zero);
         var empty = Marshal.AllocHGlobal(SigsetBytes);
-        Libc.sigemptyset(empty);
-        Libc.sigprocmask(2 /* SIG_SETMASK */, empty, IntPtr.Zero);
+        Linux.sigemptyset(empty);
+        Linux.sigprocmask(2 /* SIG_SETMASK */, empty, IntPtr.Zero);
         using var argv = new NativeStringArray([path, .. args]);
-        Libc.execv(path, argv.Pointer);
-        throw new ShimException($"cannot execute runtime {path}: {Libc.Error(Libc.LastErrno)}");
+        Linux.execv(path, argv.Pointer);
+        throw new ShimException($"cannot execute runtime {path}: {Linux.Error(Linux.LastErrno)}");
     }
 
     /// <summary>Run the runtime as a child with csshim's stdio and inherited fds, relaying signals to it while it runs.
@@ -74,25 +75,25 @@ internal static class RuntimeProcess
         var actions = Marshal.AllocHGlobal(FileActionsBytes);
         try
         {
-            Libc.posix_spawn_file_actions_init(actions);
-            Libc.posix_spawn_file_actions_addopen(actions, 0, "/dev/null", Libc.O_RDONLY, 0);
-            Libc.posix_spawn_file_actions_adddup2(actions, (int)stdout.DangerousGetHandle(), 1);
-            Libc.posix_spawn_file_actions_adddup2(actions, (int)stderr.DangerousGetHandle(), 2);
-            if (workingDirectory is not null) Libc.posix_spawn_file_actions_addchdir_np(actions, workingDirectory);
+            Linux.posix_spawn_file_actions_init(actions);
+            Linux.posix_spawn_file_actions_addopen(actions, 0, "/dev/null", Linux.O_RDONLY, 0);
+            Linux.posix_spawn_file_actions_adddup2(actions, (int)stdout.DangerousGetHandle(), 1);
+            Linux.posix_spawn_file_actions_adddup2(actions, (int)stderr.DangerousGetHandle(), 2);
+            if (workingDirectory is not null) Linux.posix_spawn_file_actions_addchdir_np(actions, workingDirectory);
             var exit = WaitForExit(StartChild(path, args, actions, ownGroup: true));
             return (exit.ShellStatus, ReadAll(stdout), ReadAll(stderr));
         }
         finally
         {
-            Libc.posix_spawn_file_actions_destroy(actions);
+            Linux.posix_spawn_file_actions_destroy(actions);
             Marshal.FreeHGlobal(actions);
         }
     }
 
     private static SafeFileHandle MemoryFile(string name)
     {
-        int fd = Libc.memfd_create(name, Libc.MFD_CLOEXEC);
-        if (fd < 0) throw new ShimException($"cannot create a memory file for the runtime's answer: {Libc.Error(Libc.LastErrno)}");
+        int fd = Linux.memfd_create(name, Linux.MFD_CLOEXEC);
+        if (fd < 0) throw new ShimException($"cannot create a memory file for the runtime's answer: {Linux.Error(Linux.LastErrno)}");
         return new SafeFileHandle(fd, ownsHandle: true);
     }
 
@@ -117,22 +118,22 @@ internal static class RuntimeProcess
         var defaults = Marshal.AllocHGlobal(SigsetBytes);
         try
         {
-            Libc.posix_spawnattr_init(attr);
-            Libc.sigemptyset(mask);
-            Libc.sigemptyset(defaults);
-            Libc.sigaddset(defaults, Libc.SIGPIPE);
-            Libc.posix_spawnattr_setsigmask(attr, mask);
-            Libc.posix_spawnattr_setsigdefault(attr, defaults);
-            if (ownGroup) Libc.posix_spawnattr_setpgroup(attr, 0);
-            Libc.posix_spawnattr_setflags(attr, (short)(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (ownGroup ? POSIX_SPAWN_SETPGROUP : 0)));
+            Linux.posix_spawnattr_init(attr);
+            Linux.sigemptyset(mask);
+            Linux.sigemptyset(defaults);
+            Linux.sigaddset(defaults, Linux.SIGPIPE);
+            Linux.posix_spawnattr_setsigmask(attr, mask);
+            Linux.posix_spawnattr_setsigdefault(attr, defaults);
+            if (ownGroup) Linux.posix_spawnattr_setpgroup(attr, 0);
+            Linux.posix_spawnattr_setflags(attr, (short)(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (ownGroup ? POSIX_SPAWN_SETPGROUP : 0)));
             using var argv = new NativeStringArray([path, .. args]);
-            int rc = Libc.posix_spawn(out int pid, path, fileActions, attr, argv.Pointer, Libc.Environ());
-            if (rc != 0) throw new ShimException($"cannot execute runtime {path}: {Libc.Error(rc)}");
+            int rc = Linux.posix_spawn(out int pid, path, fileActions, attr, argv.Pointer, Linux.Environ());
+            if (rc != 0) throw new ShimException($"cannot execute runtime {path}: {Linux.Error(rc)}");
             return pid;
         }
         finally
         {
-            Libc.posix_spawnattr_destroy(attr);
+            Linux.posix_spawnattr_destroy(attr);
             Marshal.FreeHGlobal(attr);
             Marshal.FreeHGlobal(mask);
             Marshal.FreeHGlobal(defaults);
@@ -143,13 +144,13 @@ internal static class RuntimeProcess
     {
         while (true)
         {
-            if (Libc.waitpid(pid, out int status, 0) == pid)
+            if (Syscall.waitpid(pid, out int status, 0) == pid)
             {
                 int termsig = status & 0x7f;
                 return termsig == 0 ? new ChildExit((status >> 8) & 0xff, 0) : new ChildExit(0, termsig);
             }
-            int errno = Libc.LastErrno;
-            if (errno != Libc.EINTR) throw new ShimException($"waiting for runtime (pid {pid}): {Libc.Error(errno)}");
+            int errno = Linux.LastErrno;
+            if (errno != Linux.EINTR) throw new ShimException($"waiting for runtime (pid {pid}): {Linux.Error(errno)}");
         }
     }
 }
@@ -175,7 +176,7 @@ internal sealed class SignalRelay : IDisposable
             ctx.Cancel = true;
             var pid = child;
             if (pid == 0 || (FromTerminal.Contains(sig) && InTerminalForeground())) return;
-            Libc.kill(pid, sig);
+            Syscall.kill(pid, (Signum)sig);
         })).ToList();
 
     public void Attach(int pid) => child = pid;
@@ -184,15 +185,15 @@ internal sealed class SignalRelay : IDisposable
 
     private static bool InTerminalForeground()
     {
-        int tty = Libc.open("/dev/tty", Libc.O_RDONLY | Libc.O_NOCTTY | Libc.O_NONBLOCK | Libc.O_CLOEXEC, 0);
+        int tty = Linux.Open("/dev/tty", Linux.O_RDONLY | Linux.O_NOCTTY | Linux.O_NONBLOCK, 0);
         if (tty < 0) return false; // no controlling terminal
         try
         {
-            return Libc.tcgetpgrp(tty) == Libc.getpgrp();
+            return Syscall.tcgetpgrp(tty) == Syscall.getpgrp();
         }
         finally
         {
-            Libc.close(tty);
+            Syscall.close(tty);
         }
     }
 
@@ -209,11 +210,11 @@ internal static class SignalDeath
     {
         Console.Out.Flush();
         Console.Error.Flush();
-        Libc.signal(signal, IntPtr.Zero); // SIG_DFL, whatever handler .NET installed
+        Linux.signal(signal, IntPtr.Zero); // SIG_DFL, whatever handler .NET installed
         var set = Marshal.AllocHGlobal(128);
-        Libc.sigemptyset(set);
-        Libc.sigaddset(set, signal);
-        Libc.sigprocmask(1 /* SIG_UNBLOCK */, set, IntPtr.Zero);
-        Libc.raise(signal); // delivered to this thread before raise returns; the default action ends the process
+        Linux.sigemptyset(set);
+        Linux.sigaddset(set, signal);
+        Linux.sigprocmask(1 /* SIG_UNBLOCK */, set, IntPtr.Zero);
+        Linux.raise(signal); // delivered to this thread before raise returns; the default action ends the process
     }
 }

@@ -1,4 +1,4 @@
-using Csshim.ShimRuntime.Native;
+using Csshim.TarLayer.Posix;
 
 namespace Csshim.ShimRuntime.Settings;
 
@@ -13,7 +13,7 @@ internal static class CanonicalPath
         var missing = new Stack<string>();
         var existing = full;
         string? real;
-        while ((real = Libc.RealPath(existing)) is null && existing != "/")
+        while ((real = Linux.RealPath(existing)) is null && existing != "/")
         {
             missing.Push(Path.GetFileName(existing));
             existing = Path.GetDirectoryName(existing)!;

@@ -1,5 +1,6 @@
+using Mono.Unix.Native;
+using Csshim.TarLayer.Posix;
 using System.Security.Cryptography;
-using Csshim.ShimRuntime.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace Csshim.ShimRuntime.Staging;
@@ -42,9 +43,9 @@ internal sealed class ArchiveSource : IDisposable
         if (expectedSha256 is not null && (expectedSha256.Length != 64 || !expectedSha256.All(Uri.IsHexDigit)))
             throw new ShimException($"annotation {pinKey}: pinned sha256 \"{expectedSha256}\" is not 64 hex digits");
         var requested = Path.IsPathRooted(path) ? path : Path.Combine(bundleDir, path);
-        int fd = Libc.open(requested, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0);
+        int fd = Linux.Open(requested, Linux.O_RDONLY | Linux.O_NONBLOCK | Linux.O_NOCTTY, 0);
         if (fd < 0)
-            throw new ShimException($"cannot open rootfs upper archive {requested}: {Libc.Error(Libc.LastErrno)}");
+            throw new ShimException($"cannot open rootfs upper archive {requested}: {Linux.Error(Linux.LastErrno)}");
         var handle = new SafeFileHandle(fd, ownsHandle: true);
         try
         {
@@ -82,31 +83,31 @@ internal sealed class ArchiveSource : IDisposable
     private static void Check(string requested, string resolved, int fd, IReadOnlyList<string> allowedDirs)
     {
         string named = requested == resolved ? requested : $"{requested} (resolves to {resolved})";
-        if (Libc.fstat(fd, out var st) != 0)
-            throw new ShimException($"cannot stat rootfs upper archive {named}: {Libc.Error(Libc.LastErrno)}");
-        if ((st.Mode & Libc.S_IFMT) != Libc.S_IFREG)
-            throw new ShimException($"rootfs upper archive {named} is not a regular file (it is {KindOf(st.Mode)})");
-        if (st.Uid != 0)
-            throw new ShimException($"rootfs upper archive {named} is owned by uid {st.Uid}, not root");
-        if ((st.Mode & 0x12) != 0) // S_IWGRP | S_IWOTH
-            throw new ShimException($"rootfs upper archive {named} is writable by group or others (mode {Convert.ToString(st.Mode & 0xFFF, 8)})");
+        if (Syscall.fstat(fd, out var st) != 0)
+            throw new ShimException($"cannot stat rootfs upper archive {named}: {Linux.Error(Linux.LastErrno)}");
+        if ((st.st_mode & FilePermissions.S_IFMT) != FilePermissions.S_IFREG)
+            throw new ShimException($"rootfs upper archive {named} is not a regular file (it is {KindOf(st.st_mode)})");
+        if (st.st_uid != 0)
+            throw new ShimException($"rootfs upper archive {named} is owned by uid {st.st_uid}, not root");
+        if ((st.st_mode & (FilePermissions.S_IWGRP | FilePermissions.S_IWOTH)) != 0)
+            throw new ShimException($"rootfs upper archive {named} is writable by group or others (mode {Convert.ToString((uint)st.st_mode & 0xFFF, 8)})");
         if (allowedDirs.Count > 0 && !allowedDirs.Any(d => IsUnder(resolved, d)))
             throw new ShimException($"rootfs upper archive {named} is outside the allowed directories ({string.Join(", ", allowedDirs)})");
     }
 
     private static bool IsUnder(string path, string dir)
     {
-        var real = Libc.RealPath(dir);
+        var real = Linux.RealPath(dir);
         return real is not null && path.StartsWith(Path.TrimEndingDirectorySeparator(real) + "/", StringComparison.Ordinal);
     }
 
-    private static string KindOf(uint mode) => (mode & Libc.S_IFMT) switch
+    private static string KindOf(FilePermissions mode) => (mode & FilePermissions.S_IFMT) switch
     {
-        Libc.S_IFDIR => "a directory",
-        0x1000 => "a FIFO",
-        0x2000 => "a character device",
-        0x6000 => "a block device",
-        0xC000 => "a socket",
+        FilePermissions.S_IFDIR => "a directory",
+        FilePermissions.S_IFIFO => "a FIFO",
+        FilePermissions.S_IFCHR => "a character device",
+        FilePermissions.S_IFBLK => "a block device",
+        FilePermissions.S_IFSOCK => "a socket",
         _ => "not a file",
     };
 

@@ -1,5 +1,6 @@
+using Mono.Unix.Native;
+using Csshim.TarLayer.Posix;
 using System.Text;
-using Csshim.ShimRuntime.Native;
 using Csshim.ShimRuntime.Settings;
 using Csshim.TarLayer;
 
@@ -49,17 +50,17 @@ internal static class InPlaceLayer
     private static string? ReadMarker(string rootfs)
     {
         var buffer = new byte[16];
-        var n = Libc.lgetxattr(rootfs, MarkerXattr, buffer, (nuint)buffer.Length);
+        var n = Syscall.lgetxattr(rootfs, MarkerXattr, buffer, (ulong)buffer.Length);
         if (n >= 0) return Encoding.ASCII.GetString(buffer, 0, (int)n);
-        int errno = Libc.LastErrno;
-        if (errno == Libc.ENODATA) return null;
-        throw new ShimException($"cannot read {MarkerXattr} of rootfs {rootfs}: {Libc.Error(errno)}");
+        int errno = Linux.LastErrno;
+        if (errno == Linux.ENODATA) return null;
+        throw new ShimException($"cannot read {MarkerXattr} of rootfs {rootfs}: {Linux.Error(errno)}");
     }
 
     private static void SetMarker(string rootfs, string value)
     {
         var bytes = Encoding.ASCII.GetBytes(value);
-        if (Libc.lsetxattr(rootfs, MarkerXattr, bytes, (nuint)bytes.Length, 0) != 0)
-            throw new ShimException($"cannot mark the restore in rootfs {rootfs} ({MarkerXattr}): {Libc.Error(Libc.LastErrno)}");
+        if (Syscall.lsetxattr(rootfs, MarkerXattr, bytes) != 0)
+            throw new ShimException($"cannot mark the restore in rootfs {rootfs} ({MarkerXattr}): {Linux.Error(Linux.LastErrno)}");
     }
 }

@@ -1,4 +1,5 @@
-using Csshim.ShimRuntime.Native;
+using Mono.Unix.Native;
+using Csshim.TarLayer.Posix;
 using Microsoft.Win32.SafeHandles;
 
 namespace Csshim.ShimRuntime.Staging;
@@ -12,10 +13,10 @@ internal sealed class StageLock : IDisposable
 
     private StageLock(SafeFileHandle handle) => this.handle = handle;
 
-    public static StageLock Exclusive(ContainerStage stage) => Take(stage, Libc.LOCK_EX)!;
-    public static StageLock Shared(ContainerStage stage) => Take(stage, Libc.LOCK_SH)!;
+    public static StageLock Exclusive(ContainerStage stage) => Take(stage, Linux.LOCK_EX)!;
+    public static StageLock Shared(ContainerStage stage) => Take(stage, Linux.LOCK_SH)!;
     /// <summary>Null when someone else holds the lock (a create, snapshot or delete in progress).</summary>
-    public static StageLock? TryExclusive(ContainerStage stage) => Take(stage, Libc.LOCK_EX | Libc.LOCK_NB);
+    public static StageLock? TryExclusive(ContainerStage stage) => Take(stage, Linux.LOCK_EX | Linux.LOCK_NB);
 
     /// <summary>Remove the lock file while holding it: waiters notice the file is gone and lock the next one.</summary>
     public static void RemoveFile(ContainerStage stage) => File.Delete(stage.LockFile);
@@ -26,19 +27,19 @@ internal sealed class StageLock : IDisposable
         while (true)
         {
             // libc open, not File.OpenHandle: .NET puts its own flock on files it opens, which would fight ours.
-            int fd = Libc.open(stage.LockFile, Libc.O_RDWR | Libc.O_CREAT | Libc.O_CLOEXEC, 0x180 /* 0600 */);
-            if (fd < 0) throw new ShimException($"cannot open lock {stage.LockFile}: {Libc.Error(Libc.LastErrno)}");
+            int fd = Linux.Open(stage.LockFile, Linux.O_RDWR | Linux.O_CREAT, 0x180 /* 0600 */);
+            if (fd < 0) throw new ShimException($"cannot open lock {stage.LockFile}: {Linux.Error(Linux.LastErrno)}");
             var handle = new SafeFileHandle(fd, ownsHandle: true);
-            if (Libc.flock(fd, operation) != 0)
+            if (Linux.flock(fd, operation) != 0)
             {
-                int errno = Libc.LastErrno;
+                int errno = Linux.LastErrno;
                 handle.Dispose();
-                if (errno == Libc.EINTR) continue;
-                if (errno == Libc.EWOULDBLOCK) return null;
-                throw new ShimException($"cannot lock {stage.LockFile}: {Libc.Error(errno)}");
+                if (errno == Linux.EINTR) continue;
+                if (errno == Linux.EWOULDBLOCK) return null;
+                throw new ShimException($"cannot lock {stage.LockFile}: {Linux.Error(errno)}");
             }
             // The holder may have removed the file while we waited: then this lock guards nothing.
-            if (Libc.fstat(fd, out var held) == 0 && Libc.stat(stage.LockFile, out var current) == 0 && held.Ino == current.Ino)
+            if (Syscall.fstat(fd, out var held) == 0 && Syscall.stat(stage.LockFile, out var current) == 0 && held.st_ino == current.st_ino)
                 return new StageLock(handle);
             handle.Dispose();
         }

@@ -1,4 +1,4 @@
-using Csshim.ShimRuntime.Native;
+using Csshim.TarLayer.Posix;
 
 namespace Csshim.ShimRuntime.Staging;
 
@@ -9,9 +9,9 @@ internal static class StagingRemoval
 {
     public static void Remove(string dir)
     {
-        long mount = Libc.MountId(dir);
-        if (mount == -Libc.ENOENT) return;
-        if (mount < 0) throw new ShimException($"cannot stat staging {dir}: {Libc.Error((int)-mount)}");
+        long mount = Linux.MountId(dir);
+        if (mount == -Linux.ENOENT) return;
+        if (mount < 0) throw new ShimException($"cannot stat staging {dir}: {Linux.Error((int)-mount)}");
         RemoveTree(dir, mount);
     }
 
@@ -21,7 +21,7 @@ internal static class StagingRemoval
         {
             if (entry is DirectoryInfo { LinkTarget: null } sub)
             {
-                long inner = Libc.MountId(sub.FullName);
+                long inner = Linux.MountId(sub.FullName);
                 if (inner != mount)
                     throw new ShimException($"staging {dir} still has a mount at {sub.FullName}; not removing it");
                 RemoveTree(sub.FullName, mount);

@@ -1,4 +1,5 @@
-using Csshim.ShimRuntime.Native;
+using Mono.Unix.Native;
+using Csshim.TarLayer.Posix;
 using Csshim.ShimRuntime.Settings;
 using Csshim.TarLayer;
 
@@ -59,11 +60,11 @@ internal static class TmpfsLayer
     /// <summary>overlayfs shows the upper root's owner and mode as the container's /: it must be the image's.</summary>
     private static void CopyRootAttributes(string lower, string upper)
     {
-        if (Libc.stat(lower, out var st) != 0)
-            throw new ShimException($"cannot stat rootfs {lower}: {Libc.Error(Libc.LastErrno)}");
-        if (Libc.chown(upper, (int)st.Uid, (int)st.Gid) != 0)
-            throw new ShimException($"cannot chown {upper}: {Libc.Error(Libc.LastErrno)}");
-        File.SetUnixFileMode(upper, (UnixFileMode)(st.Mode & 0xFFF));
+        if (Syscall.stat(lower, out var st) != 0)
+            throw new ShimException($"cannot stat rootfs {lower}: {Linux.Error(Linux.LastErrno)}");
+        if (Syscall.chown(upper, st.st_uid, st.st_gid) != 0)
+            throw new ShimException($"cannot chown {upper}: {Linux.Error(Linux.LastErrno)}");
+        File.SetUnixFileMode(upper, (UnixFileMode)((uint)st.st_mode & 0xFFF));
     }
 }
 

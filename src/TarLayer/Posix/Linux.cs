@@ -34,6 +34,15 @@ public static unsafe partial class Linux
     public const int MNT_DETACH = 2;
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
     public const uint MFD_CLOEXEC = 1;
+    public const int O_APPEND = 0x400;
+    // errno (asm-generic) and signal numbers csshim reacts to: the same on x86_64 and arm64.
+    public const int ENOENT = 2, EINTR = 4, EWOULDBLOCK = 11, EBUSY = 16, EINVAL = 22, ENODATA = 61;
+    public const int SIGKILL = 9, SIGPIPE = 13;
+    public const int F_DUPFD_CLOEXEC = 1030;
+    public const short POLLIN = 1;
+
+    public static int LastErrno => Marshal.GetLastPInvokeError();
+    public static string Error(int errno) => Marshal.GetPInvokeErrorMessage(errno);
     public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_BENEATH = 0x08;
 
     /// <summary>glibc's sigset_t: 1024 bits on every Linux architecture.</summary>
@@ -127,6 +136,7 @@ public static unsafe partial class Linux
     [LibraryImport("libc", SetLastError = true)] public static partial int posix_spawnattr_init(IntPtr attr);
     [LibraryImport("libc", SetLastError = true)] public static partial int posix_spawnattr_destroy(IntPtr attr);
     [LibraryImport("libc", SetLastError = true)] public static partial int posix_spawnattr_setflags(IntPtr attr, short flags);
+    [LibraryImport("libc", SetLastError = true)] public static partial int posix_spawnattr_setpgroup(IntPtr attr, int pgroup);
     [LibraryImport("libc", SetLastError = true)] public static partial int posix_spawnattr_setsigmask(IntPtr attr, IntPtr sigset);
     [LibraryImport("libc", SetLastError = true)] public static partial int posix_spawnattr_setsigdefault(IntPtr attr, IntPtr sigset);
     [LibraryImport("libc", SetLastError = true)] public static partial int posix_spawn_file_actions_init(IntPtr actions);
@@ -143,6 +153,30 @@ public static unsafe partial class Linux
     public static partial int memfd_create(string name, uint flags);
 
     [LibraryImport("libc", SetLastError = true)] public static partial int flock(int fd, int operation);
+
+    /// <summary>open(2) with the path as bytes: a path that came in argv may not be UTF-8, and Mono's UnixEncoding
+    /// does not give every byte string back (see Fs).</summary>
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true)]
+    public static partial int open_bytes(byte* path, int flags, uint mode);
+
+    /// <summary>open(2) of a path given as text, encoded as UTF-8 exactly (no UnixEncoding escapes) and, when it came
+    /// from argv, with its undecodable bytes as they were (surrogate-escaped U+DC80..U+DCFF back to bytes).</summary>
+    public static int Open(ReadOnlySpan<byte> pathWithoutNul, int flags, uint mode)
+    {
+        var z = new byte[pathWithoutNul.Length + 1];
+        pathWithoutNul.CopyTo(z);
+        fixed (byte* p = z) return open_bytes(p, flags | O_CLOEXEC, mode);
+    }
+
+    public static int Open(string path, int flags, uint mode) => Open(System.Text.Encoding.UTF8.GetBytes(path), flags, mode);
+
+    /// <summary>fcntl(2) with an int argument (F_DUPFD_CLOEXEC, which Mono's FcntlCommand lacks).</summary>
+    [LibraryImport("libc", SetLastError = true)] public static partial int fcntl(int fd, int cmd, int arg);
+
+    // pidfds (5.3 / 5.6): a process held so that a reused pid is never signalled or read from; glibc 2.36 wraps them.
+    [LibraryImport("libc", SetLastError = true)] public static partial int pidfd_open(int pid, uint flags);
+    [LibraryImport("libc", SetLastError = true)] public static partial int pidfd_getfd(int pidfd, int targetfd, uint flags);
+    [LibraryImport("libc", SetLastError = true)] public static partial int pidfd_send_signal(int pidfd, int sig, IntPtr info, uint flags);
 
     [LibraryImport("libc", SetLastError = true)] public static partial int sigemptyset(IntPtr set);
     [LibraryImport("libc", SetLastError = true)] public static partial int sigaddset(IntPtr set, int signal);

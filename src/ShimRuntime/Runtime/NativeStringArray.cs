@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Csshim.ShimRuntime.Cli;
 
-namespace Csshim.ShimRuntime.Native;
+namespace Csshim.ShimRuntime.Runtime;
 
 /// <summary>A NULL-terminated char*[] in unmanaged memory, as execv and posix_spawn take argv. Strings are encoded
 /// with <see cref="RawArgv.Encode"/>, so an argument read from the caller's argv reaches the runtime byte for byte.</summary>
