@@ -90,24 +90,24 @@ class Proc:
         self.log = os.path.join(workdir, "last.log")
         self.result = os.path.join(workdir, "last.result")
         self.child = None   # the pid being waited for, so an interrupt can end it first
-        self.helper = None
+        self.timer = None
         cc = shutil.which("cc") or shutil.which("gcc")
         if cc:
             exe = os.path.join(workdir, "timed")
             r = subprocess.run([cc, "-O2", "-o", exe, os.path.join(HERE, "timed.c")], capture_output=True, text=True)
             if r.returncode != 0:
                 raise BenchError("cannot compile timed.c: " + r.stderr)
-            self.helper = exe
+            self.timer = exe
 
     def run(self, argv, check=True, what=None):
         """Returns (wall ns, peak RSS KiB, exit status); raises BenchError on failure when check."""
-        if self.helper:
-            pid = os.posix_spawn(self.helper, [self.helper, self.result, self.log, *argv], os.environ)
+        if self.timer:
+            pid = os.posix_spawn(self.timer, [self.timer, self.result, self.log, *argv], os.environ)
             self.child = pid
             _, status, _ = os.wait4(pid, 0)
             self.child = None
             if os.waitstatus_to_exitcode(status) != 0:
-                raise BenchError("the timing helper failed on %s" % " ".join(argv))
+                raise BenchError("the timer failed on %s" % " ".join(argv))
             with open(self.result) as f:
                 ns, rss, code = (int(x) for x in f.read().split())
         else:
@@ -150,7 +150,7 @@ class Proc:
 
 
 def sh(*argv):
-    """Untimed helper commands that must work (mount, runc spec...)."""
+    """Untimed commands that must work (mount, runc spec...)."""
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if r.returncode != 0:
         raise BenchError("%s failed: %s" % (" ".join(argv), r.stderr.strip()))
@@ -667,7 +667,7 @@ class Bench:
         print_table(rows, "%s vs its references (%s; %d CPUs, load %s; %d mounts; RSS floor of the spawner %.1f MiB%s)" % (
             self.csshim_version(), "quick" if q else "default", os.cpu_count(),
             " ".join("%.1f" % x for x in os.getloadavg()), mount_lines, floor / 1024,
-            "" if self.proc.helper else ", no C compiler: Python's own RSS is in every figure"))
+            "" if self.proc.timer else ", no C compiler: Python's own RSS is in every figure"))
         print()
         print("details:")
         for label, raw in self.details:

@@ -1,8 +1,8 @@
 /* timed RESULT LOG PROG ARGS...: run PROG with stdin /dev/null and stdout+stderr to LOG, and write
  * "<wall ns> <peak RSS KiB> <exit status>" to RESULT. The bench's spawner: a small process, so that the peak RSS
  * the kernel reports for PROG (which counts the memory of the process that exec'd it) is PROG's own and not the
- * Python bench's; and the clock starts right before the spawn, so this helper's own start-up is not timed.
- * SIGINT, SIGTERM and SIGHUP are passed on to PROG. Exit status 0 unless the helper itself failed (then 127). */
+ * Python bench's; and the clock starts right before the spawn, so this program's own start-up is not timed.
+ * SIGINT, SIGTERM and SIGHUP are passed on to PROG. Exit status 0 unless this program itself failed (then 127). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>

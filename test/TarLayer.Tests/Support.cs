@@ -6,7 +6,7 @@ using NUnit.Framework;
 
 namespace Csshim.Tests;
 
-/// <summary>Shell helpers: the tests build trees and check interop with real tools (mknod, setfattr, tar, mount).</summary>
+/// <summary>Shell utilities: the tests build trees and check interop with real tools (mknod, setfattr, tar, mount).</summary>
 static class Sh
 {
     public static string Run(string script, string? cwd = null, bool check = true)

@@ -25,7 +25,7 @@ internal sealed record ShimCommand(string Name, string Usage, string Summary, Fu
     public FlagTable? OwnFlags { get; init; }
     /// <summary>The first positional is a verb whose flags may follow it (`tar rootfs-upper --file F ID`).</summary>
     public bool HasVerb { get; init; }
-    /// <summary>Not listed by help: csshim's own helper processes, started by csshim, not by callers.</summary>
+    /// <summary>Not listed by help: csshim's own processes, started by csshim, not by callers.</summary>
     public bool Hidden { get; init; }
     /// <summary>False for commands that must work before the runtime is known (install, help).</summary>
     public bool NeedsRuntime { get; init; } = true;
