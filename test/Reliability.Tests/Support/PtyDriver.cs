@@ -10,7 +10,7 @@ public sealed record PtyResult(int WaitStatus, string Output, ProcResult Driver)
 
 /// <summary>
 /// Runs a program as a person at a terminal would: under a new pty (Python's pty.fork: setsid, then
-/// controlling terminal is the pty, the program in its foreground process group), waits until a file appears (the
+/// the pty as the controlling terminal, the program in its foreground process group), waits until a file appears (the
 /// program's sign that it is ready), then types Ctrl-C a number of times, a second apart — the terminal's line
 /// discipline sends SIGINT to the whole foreground group, as it does for a person.
 /// </summary>
