@@ -248,9 +248,6 @@ internal sealed class PaxTarWriter : IDisposable
         done(0, read);
     }
 
-    /// <summary>Data from memory (tests, fixtures).</summary>
-    public void WriteData(ReadOnlySpan<byte> data) { WriteBytes(data); Pad(data.Length); }
-
     /// <summary>End-of-archive marker (two zero blocks) and flush.</summary>
     public void Finish()
     {

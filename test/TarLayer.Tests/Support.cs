@@ -213,3 +213,24 @@ static partial class FdLimit
         finally { setrlimit(RLIMIT_NOFILE, saved); }
     }
 }
+
+/// <summary>Archives built from bytes in memory, through the writer's one data path (file data from an fd).</summary>
+static class PaxTarWriterData
+{
+    public static void WriteData(this PaxTarWriter w, ReadOnlySpan<byte> data)
+    {
+        int fd = Linux.memfd_create("tar-data", Linux.MFD_CLOEXEC);
+        Assert.That(fd, Is.GreaterThanOrEqualTo(0), "memfd_create");
+        try
+        {
+            Assert.That(Fs.WriteAll(fd, data, offset: 0), Is.Zero, "write to the memfd");
+            long length = data.Length;
+            // The writer rethrows what `done` throws: here, or from Finish when the copy ran in the background.
+            w.WriteFileData(fd, length, (err, n) =>
+            {
+                if (err != 0 || n != length) throw new IOException($"file data: errno {err}, {n} of {length} bytes");
+            });
+        }
+        finally { Fs.Close(fd); }
+    }
+}
