@@ -26,8 +26,8 @@ Rows
   run, overlay rootfs
                the same, with the bundle's root.path an overlay mount (lower = the busybox rootfs, upper and work on
                disk, a fresh empty upper before every round), as Docker, containerd and podman hand over a rootfs:
-               today csshim stacks its tmpfs overlay over it; with the in-place staging mode it restores into that
-               upper through the mounted rootfs. Reference: native run of the same overlay rootfs without archive.
+               in its default staging mode csshim restores into that upper through the mounted rootfs and mounts
+               nothing. Reference: native run of the same overlay rootfs without archive.
   create / start / delete
                (info) the three calls containerd and podman make for a detached container, each timed alone.
   state        forwarded `csshim state ID` of a live container created through csshim, against the runtime's own
