@@ -3,6 +3,7 @@ using Csshim.ShimRuntime;
 using Csshim.ShimRuntime.Cli;
 
 var log = new ShimLog();
+PosixHelperLibrary.LoadFromBesideTheBinary();
 try
 {
     // argv as the caller's bytes, so that what is forwarded is exactly what arrived.
