@@ -49,6 +49,7 @@ Exit status: 0 when every target is met, 1 when one is missed, 2 when the bench 
 Every container, mount and temp dir the bench made is removed on exit, also after SIGINT, SIGTERM or SIGHUP.
 """
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -63,6 +64,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.join(HERE, "tree.py")
 MIB = 1 << 20
 TAR = shutil.which("tar") or "/bin/tar"
+
+
+def gnu_tar_x(archive, dst):
+    """GNU tar's restore of `archive` into `dst`, xattrs included: the reference of every restore row."""
+    return [TAR, "--xattrs", "--xattrs-include=*", "-xpf", archive, "-C", dst]
 
 
 class BenchError(Exception):
@@ -453,7 +459,7 @@ class Bench:
             base = os.path.join(self.work, "ovl-%s-%s" % (side, rt))
             sides[side] = base
             os.makedirs(os.path.join(base, "merged"))
-        rounds_made = {"n": 0}
+        aside = itertools.count(1)
         def reset(base):
             merged = os.path.join(base, "merged")
             if os.path.ismount(merged):
@@ -463,11 +469,11 @@ class Bench:
             # create of the next round scan past them, for csshim's restore and GNU tar's alike (measured: tar -xf of
             # the 100 MiB archive through such an overlay 0.7-0.9 s against 0.15-0.25 s into a fresh directory). The
             # work dir, and these uppers with it, are removed when the bench exits.
-            rounds_made["n"] += 1
+            k = next(aside)
             for d in ("upper", "work"):
                 path = os.path.join(base, d)
                 if os.path.exists(path):
-                    os.rename(path, os.path.join(base, "%s.%d" % (d, rounds_made["n"])))
+                    os.rename(path, os.path.join(base, "%s.%d" % (d, k)))
                 os.mkdir(path)
             # The last round's 100 MiB goes to disk now, untimed, not as writeback during this round or later rows.
             os.sync()
@@ -479,8 +485,7 @@ class Bench:
         def tar_x():
             # What writing the same archive through such an overlay costs anyone: GNU tar into a fresh one.
             reset(sides["tar"])
-            return self.timed([TAR, "--xattrs", "--xattrs-include=*", "-xpf", archive100, "-C",
-                               os.path.join(sides["tar"], "merged")], "tar -xf into an overlay")
+            return self.timed(gnu_tar_x(archive100, os.path.join(sides["tar"], "merged")), "tar -xf into an overlay")
         r = self.rounds(n, [("snap", self.run_case(rt, "cs", snap_cs, before=lambda: reset(sides["cs"]))),
                             ("ref", self.run_case(rt, "native", plain_nat, before=lambda: reset(sides["nat"]))),
                             ("tar", tar_x)])
@@ -581,7 +586,7 @@ class Bench:
 
         def tar_x():
             os.mkdir(dst)
-            res = self.timed([TAR, "--xattrs", "--xattrs-include=*", "-xpf", archive, "-C", dst], "tar -xf")
+            res = self.timed(gnu_tar_x(archive, dst), "tar -xf")
             shutil.rmtree(dst)
             return res
 
