@@ -13,8 +13,9 @@ public sealed record ExtractOptions
     public bool AllowDevices { get; init; }
 }
 
-/// <summary>What a restore counted: entries against MaxEntries (implied parent directories included), file data bytes.</summary>
-public sealed record ExtractResult(long Entries, long Bytes);
+/// <summary>What a restore counted: entries against MaxEntries (implied parent directories included), file data bytes;
+/// and whether the archive carried the root ("./"), whose attributes then replace the destination root's.</summary>
+public sealed record ExtractResult(long Entries, long Bytes, bool HasRoot);
 
 /// <summary>An archive entry or the archive itself was refused; the message names the entry and why.</summary>
 public class ArchiveRejectedException(string message, Exception? inner = null) : Exception(message, inner);
@@ -104,7 +105,7 @@ public static class UpperArchive
                 target?.Apply(step, reader);
             }
             target?.Finish(rules);
-            return new ExtractResult(rules.Entries, rules.Bytes);
+            return new ExtractResult(rules.Entries, rules.Bytes, rules.RootEntry is not null);
         }
         finally
         {
@@ -117,14 +118,29 @@ public static class UpperArchive
     /// Serialize an overlay upper directory in runsc's layout. Complete or it throws SnapshotFailedException: nothing
     /// the walk cannot read is left out, except what vanished since its directory was read (a live container).
     /// </summary>
-    public static void Write(string upperDir, Stream output, ArchiveCompression compression = ArchiveCompression.None)
+    public static void Write(string upperDir, Stream output, ArchiveCompression compression = ArchiveCompression.None) =>
+        Write([upperDir], output, compression);
+
+    /// <summary>
+    /// Serialize a stack of overlay upper layers as one archive, top first: layerDirs[0] is an upper directory (may be
+    /// live, as in the single-directory form), layerDirs[1..] are read-only layers (extracted archives) stacked below it
+    /// and above an image that is not given. The archive, extracted into an empty upper over the image alone, shows what
+    /// `overlay lowerdir=layerDirs[1]:...:image,upperdir=layerDirs[0]` shows: per path the topmost layer wins, directories
+    /// merge down to the first opaque one, a non-directory or a whiteout, and a directory whose merge stopped there is
+    /// archived opaque. One layer is exactly <see cref="Write(string, Stream, ArchiveCompression)"/>. Complete or it
+    /// throws SnapshotFailedException naming the path; lower layers must not change, so anything vanishing there fails.
+    /// </summary>
+    public static void Write(IReadOnlyList<string> layerDirs, Stream output, ArchiveCompression compression = ArchiveCompression.None)
     {
+        ArgumentNullException.ThrowIfNull(layerDirs);
         ArgumentNullException.ThrowIfNull(output);
+        if (layerDirs.Count == 0) throw new ArgumentException("no layer: the upper directory comes first", nameof(layerDirs));
+        foreach (var dir in layerDirs) ArgumentNullException.ThrowIfNull(dir, nameof(layerDirs));
         var compressed = Compression.OpenForWrite(output, compression);
         try
         {
             using var writer = new PaxTarWriter(compressed);
-            new Snapshotter(writer).Run(upperDir);
+            new Snapshotter(writer).Run(layerDirs);
             writer.Finish();
         }
         finally

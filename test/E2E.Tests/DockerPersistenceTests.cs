@@ -22,6 +22,8 @@ public sealed class DockerPersistenceTests
             ["csshim"] = ["--network=none", "--allow-rootfs-tar-annotation", "--shim-runtime", E2EEnv.Runsc],
             ["csshim-runc"] = ["--allow-rootfs-tar-annotation", "--shim-runtime", E2EEnv.Runc],
             ["csshim-runc-tmpfs"] = ["--allow-rootfs-tar-annotation", "--shim-upper", "tmpfs", "--shim-runtime", E2EEnv.Runc],
+            ["csshim-copy"] = ["--network=none", "--allow-rootfs-tar-annotation", "--shim-restore", "copy", "--shim-runtime", E2EEnv.Runsc],
+            ["csshim-runc-copy"] = ["--allow-rootfs-tar-annotation", "--shim-restore", "copy", "--shim-runtime", E2EEnv.Runc],
         });
         // The archive every test restores: a container's /dir/file, snapshotted through csshim.
         var writer = _docker.RunDetached("--runtime=csshim-runc", Image, "sh", "-c", Snapshot.WriterScript);
@@ -96,8 +98,8 @@ public sealed class DockerPersistenceTests
         _docker.Remove(id);
     }
 
-    [TestCase("csshim")]
-    [TestCase("csshim-runc")]
+    [TestCase("csshim-copy")]
+    [TestCase("csshim-runc-copy")]
     public void Docker_diff_and_commit_see_them(string runtime)
     {
         var id = StartRestoredWriter(runtime);

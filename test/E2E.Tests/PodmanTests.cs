@@ -1,3 +1,4 @@
+using Csshim.Tests.Rig;
 using Csshim.E2E.Rig;
 
 namespace Csshim.E2E;
@@ -34,7 +35,7 @@ public sealed class PodmanTests
             var wrapper = ShimConfig.Wrapper(_dir.Sub($"csshim-{name}"), _csshim, config);
             _variants[name] = new Variant(["--runtime", wrapper], [], new() { ["CSSHIM_CONFIG"] = config });
         }
-        var flags = new[] { "--shim-runtime=" + E2EEnv.Runc, "--shim-state-dir=" + _state, "--allow-rootfs-tar-annotation" };
+        string[] flags = ["--shim-runtime=" + E2EEnv.Runc, "--shim-state-dir=" + _state, .. RestoreUnderTest.Flags(_state), "--allow-rootfs-tar-annotation"];
         _variants["runc-flags"] = new Variant(
             ["--runtime", _csshim, .. flags.Select(f => "--runtime-flag=" + f[2..])], flags, new());
 

@@ -53,13 +53,14 @@ public class HostileCorpusTests : SandboxFixture
 
         // The tmpfs size cap stops a byte bomb; the entry budget an entry bomb (the inode cap is set above the budget
         // here, so that the budget is what is tested; the inode cap has tests of its own).
-        var cause = expect == "byte budget" ? "upper layer full" : expect;
+        var cause = expect == "byte budget" ? "the upper's size cap of 64m is reached" : expect;
         Figures.HostileCase("archive", name, rt, () =>
         {
             Refusal.AssertCreateRefused(sb, rt, bundle, name, cause,
                 ["--allow-rootfs-tar-annotation", "--shim-upper-size", "64m", "--shim-upper-inodes", "100000", "--shim-max-entries", "10000"], TimeSpan.FromSeconds(60));
             sentinels.AssertUnchanged();
             Assert.That(Listing(sb.Rootfs), Is.EqualTo(rootfsBefore), "the image rootfs (overlay lower) changed");
+            Assert.That(sb.CacheEntries().Concat(sb.CacheLeftovers()), Is.Empty, "a refused archive left something in the layer cache");
         });
     }
 

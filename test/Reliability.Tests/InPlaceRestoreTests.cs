@@ -9,8 +9,13 @@ namespace Csshim.Reliability.Tests;
 [TestFixture]
 public class InPlaceRestoreTests : SandboxFixture
 {
-    private static readonly string[] RestorePoints =
-        ["restore-validated", "restore-marked", "restoring-in-place", "restore-applied", "config-rewritten"];
+    /// <summary>The steps of each restore mode: a copy into the engine's layer, or its cached layer stacked into the
+    /// engine's overlay.</summary>
+    private static readonly (string Mode, string[] Points)[] RestorePoints =
+    [
+        ("copy", ["restore-validated", "restore-marked", "restoring-in-place", "restore-applied", "config-rewritten"]),
+        ("layer", ["extracting", "layer-built", "layer-stacked", "config-rewritten"]),
+    ];
     private const int Killed = 128 + 9;
     private static readonly string[] Allow = ["--allow-rootfs-tar-annotation"];
 
@@ -29,27 +34,29 @@ public class InPlaceRestoreTests : SandboxFixture
 
     public static IEnumerable<TestCaseData> Faults() =>
         from rt in Runtimes.All
-        from point in RestorePoints
-        select new TestCaseData(rt.Name, point).SetName($"Crash_at_{point}_is_completed_by_the_next_create_{rt.Name}");
+        from mode in RestorePoints
+        from point in mode.Points
+        select new TestCaseData(rt.Name, mode.Mode, point).SetName($"Crash_at_{point}_of_{mode.Mode}_is_completed_by_the_next_create_{rt.Name}");
 
     [TestCaseSource(nameof(Faults))]
-    public void Crash_during_an_in_place_restore(string runtime, string point)
+    public void Crash_during_an_in_place_restore(string runtime, string restore, string point)
     {
         var rt = Runtimes.Named(runtime);
+        string[] flags = [.. Allow, "--shim-restore", restore];
         var rootfs = sb.EngineRootfs("c");
         var bundle = sb.Bundle("b", ["sleep", "1000"], ArchivePolicyTests.Annotated(BigArchive()), rootfs);
         var config = Path.Combine(bundle, "config.json");
         var original = File.ReadAllBytes(config);
         var id = sb.Track(rt, "crash");
 
-        var crashed = sb.Shim(rt, ["create", "--bundle", bundle, id], Allow, new Dictionary<string, string> { ["CSSHIM_FAULT_POINT"] = point });
+        var crashed = sb.Shim(rt, ["create", "--bundle", bundle, id], flags, new Dictionary<string, string> { ["CSSHIM_FAULT_POINT"] = point });
         Assert.That(crashed.Status, Is.EqualTo(Killed), $"the fault point {point} did not kill csshim: {crashed}");
         Assert.That(sb.RuntimeKnows(rt, id), Is.False, "the runtime got a half-restored rootfs");
 
         // The client sees the create fail and tries again (Docker's restart, containerd's retry): it must get the
         // whole archive. A delete first, as containerd's shim does after a failed create, must not undo anything.
         sb.Shim(rt, ["delete", "--force", id]);
-        var again = sb.Shim(rt, ["create", "--bundle", bundle, id], Allow);
+        var again = sb.Shim(rt, ["create", "--bundle", bundle, id], flags);
         Assert.That(again.Status, Is.Zero, $"the create after the crash: {again}");
         Assert.That(sb.Shim(rt, ["start", id]).Status, Is.Zero);
         Assert.Multiple(() =>

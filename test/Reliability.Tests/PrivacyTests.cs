@@ -26,14 +26,21 @@ public class PrivacyTests : SandboxFixture
 
         var staging = sb.StagingOf(id);
         var layer = Path.Combine(staging, "layer");
-        var secret = Path.Combine(layer, "upper", "dir", "file");
-        Assert.That(File.ReadAllText(secret), Is.EqualTo(SecretText), "root reads the restored upper (the positive control)");
+        // Restored into the upper (copy), or into the layer cache's entry the staging stacks (layer).
+        var cached = (string?)Newtonsoft.Json.Linq.JObject.Parse(File.ReadAllText(Path.Combine(staging, "state.json")))["layer"];
+        var secret = cached is null ? Path.Combine(layer, "upper", "dir", "file") : Path.Combine(cached, "dir", "file");
+        Assert.That(File.ReadAllText(secret), Is.EqualTo(SecretText), "root reads the restored files (the positive control)");
         Assert.Multiple(() =>
         {
             if (!stateDirPreexists) AssertMode(sb.StateDir, 0b111_000_000);
             AssertMode(Path.GetDirectoryName(staging)!, 0b111_000_000);
             AssertMode(staging, 0b111_000_000);
             AssertMode(layer, 0b111_000_000);
+            if (cached is not null)
+            {
+                AssertMode(sb.CacheDir, 0b111_000_000);
+                AssertMode(Path.GetDirectoryName(cached)!, 0b111_000_000);
+            }
             var options = HostState.MountOptions(layer);
             Assert.That(options, Does.Contain("nosuid").And.Contain("nodev"), $"tmpfs mount options of {layer}");
             Assert.That(options, Does.Contain("mode=700"), $"tmpfs mount options of {layer}");
@@ -43,15 +50,18 @@ public class PrivacyTests : SandboxFixture
         var nobody = new[] { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups" };
         Assert.Multiple(() =>
         {
-            foreach (var attempt in new[]
-                     {
-                         new[] { "/bin/ls", Path.GetDirectoryName(staging)! },
-                         ["/bin/ls", staging],
-                         ["/bin/ls", Path.Combine(layer, "upper")],
-                         ["/bin/cat", secret],
-                         ["/bin/ls", Path.Combine(staging, "merged")],
-                         ["/bin/cat", Path.Combine(staging, "state.json")],
-                     })
+            List<string[]> attempts =
+            [
+                ["/bin/ls", Path.GetDirectoryName(staging)!],
+                ["/bin/ls", staging],
+                ["/bin/ls", Path.Combine(layer, "upper")],
+                ["/bin/cat", secret],
+                ["/bin/ls", Path.Combine(staging, "merged")],
+                ["/bin/cat", Path.Combine(staging, "state.json")],
+                ["/bin/ls", sb.CacheDir],
+            ];
+            if (cached is not null) attempts.Add(["/bin/ls", cached]);
+            foreach (var attempt in attempts)
             {
                 var r = Proc.Run(nobody[0], [.. nobody[1..], .. attempt], sb.Logs);
                 Assert.That(r.Status, Is.Not.Zero, $"nobody could run {string.Join(' ', attempt)}: {r.Stdout}");

@@ -11,7 +11,7 @@ public class RollbackTests : SandboxFixture
         var rt = Runtimes.Named(runtime);
         var archive = sb.Archive("fat", new Dictionary<string, byte[]> { ["dir/fat"] = new byte[4 << 20] });
         var bundle = sb.Bundle("fat", ["cat", "/dir/fat"], ArchivePolicyTests.Annotated(archive));
-        Refusal.AssertCreateRefused(sb, rt, bundle, "fat", "upper layer full",
+        Refusal.AssertCreateRefused(sb, rt, bundle, "fat", "the upper's size cap of 1m is reached",
             ["--allow-rootfs-tar-annotation", "--shim-upper-size", "1m"]);
         Figures.Write("rollback", ("case", "upper-full"), ("runtime", rt), ("clean", "yes"));
     }

@@ -41,7 +41,13 @@ public class FileKindsTests(string runtime, string mode) : SnapshotFixture(runti
 
         var restored = StartRestored(archive);
         Assert.That(Exec(restored, Describe), Is.EqualTo(before), "inside the restored container");
-        AssertHostUpper(StagedUpper(restored), bigSha);
+        AssertHostUpper(RestoredFilesOnHost(restored), bigSha);
+        if (RestoreUnderTest.Layered)
+        {
+            Assert.That(StagedLayer(restored), Is.Not.Null, "a restore through the layer cache");
+            Assert.That(Directory.Exists(Path.Combine(StagedUpper(restored), "k")), Is.False,
+                "the restored files are in the cached layer, not copied into the container's upper");
+        }
         Delete(restored);
     }
 

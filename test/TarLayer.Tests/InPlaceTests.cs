@@ -10,27 +10,8 @@ namespace Csshim.Tests;
 /// the mtime of every node the archive names).
 /// </summary>
 [TestFixture]
-public class InPlaceTests : TmpfsFixture
+public class InPlaceTests : OverlayFixture
 {
-    const string ModelOptions = "redirect_dir=off,index=off,metacopy=off";
-    readonly List<string> _mounts = new();
-
-    [TearDown]
-    public void Unmount()
-    {
-        foreach (var m in Enumerable.Reverse(_mounts)) Sh.Run($"umount {Sh.Q(m)}", check: false);
-        _mounts.Clear();
-    }
-
-    string Mount(string lower, string upper, string options)
-    {
-        var work = NewDir("work");
-        var merged = NewDir("merged");
-        Sh.Run($"mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={work}{(options.Length > 0 ? "," + options : "")} {Sh.Q(merged)}");
-        _mounts.Add(merged);
-        return merged;
-    }
-
     /// <summary>An image as engines unpack them: merged /usr (bin, lib are symlinks) and whatever the archives meet.</summary>
     string BuildLower()
     {
@@ -292,7 +273,7 @@ public class InPlaceTests : TmpfsFixture
         var inner = NewDir("inner");
         File.WriteAllText(inner + "/precious", "keep");
         Sh.Run($"mount --bind {Sh.Q(inner)} {Sh.Q(rootfs)}/etc/conf.d");
-        _mounts.Add(rootfs + "/etc/conf.d");
+        Track(rootfs + "/etc/conf.d");
         foreach (var archive in new[] { new ArchiveBuilder().File("./etc/conf.d/x").Bytes(), new ArchiveBuilder().Whiteout("./etc").Bytes() })
         {
             var ex = Assert.Throws<IOException>(() => UpperArchive.ApplyInPlace(new MemoryStream(archive), rootfs, Options));

@@ -30,10 +30,10 @@ public class LiveUpperTests : TmpfsFixture
         return upper;
     }
 
-    static byte[] Snapshot(string upper, Action during)
+    static byte[] Snapshot(string upper, Action during, params string[] lowers)
     {
         using var output = new ChangeOnFirstFlush(during);
-        UpperArchive.Write(upper, output);
+        UpperArchive.Write([upper, .. lowers], output);
         return output.ToArray();
     }
 
@@ -89,6 +89,21 @@ public class LiveUpperTests : TmpfsFixture
         Sh.Run($"cd {Sh.Q(upper)}; mkdir -p d/a-sub; head -c 3145728 /dev/urandom > d/a-sub/big; echo z > d/z");
         var ex = Assert.Throws<SnapshotFailedException>(() => Snapshot(upper, () => Sh.Run($"cd {Sh.Q(upper)}; mv d d-old; mkdir d; echo other > d/z")));
         Assert.That(ex!.Message, Is.EqualTo("cannot snapshot './d/': the directory was moved or replaced while the snapshot walked it"));
+    }
+
+    [Test]
+    public void StackedLayers_NodeGoneFromTheUpperIsLeftOut_OneGoneFromALowerLayerFails()
+    {
+        var upper = UpperWithBigFirst();
+        var lower = NewDir("lower");
+        Sh.Run($"cd {Sh.Q(upper)}; echo 1 > b-gone; mkdir d; echo u > d/u; cd {Sh.Q(lower)}; mkdir d; echo c > c-kept; echo l > d/l");
+        var byName = RoundTripTests.Entries(Snapshot(upper, () => File.Delete(upper + "/b-gone"), lower)).ToDictionary(e => e.Name);
+        Assert.That(byName.Keys, Does.Not.Contain("./b-gone").And.Contain("./c-kept").And.Contain("./d/u").And.Contain("./d/l"));
+
+        var ex = Assert.Throws<SnapshotFailedException>(() => Snapshot(upper, () => File.Delete(lower + "/c-kept"), lower));
+        Assert.That(ex!.Message, Is.EqualTo("cannot snapshot './c-kept': it vanished from lower layer 1, which must not change while it is snapshotted"));
+        ex = Assert.Throws<SnapshotFailedException>(() => Snapshot(upper, () => Directory.Move(lower + "/d", lower + "/d-old"), lower));
+        Assert.That(ex!.Message, Is.EqualTo("cannot snapshot './d/': it vanished from lower layer 1, which must not change while it is snapshotted"));
     }
 
     [TestCase(1000)]

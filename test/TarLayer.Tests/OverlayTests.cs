@@ -6,29 +6,21 @@ namespace Csshim.Tests;
 
 /// <summary>A real overlayfs upper layer: snapshot it live, restore it into a fresh upper, same merged view.</summary>
 [TestFixture]
-public class OverlayTests : TmpfsFixture
+public class OverlayTests : OverlayFixture
 {
-    readonly List<string> _mounts = new();
-
-    void MountOverlay(string lower, string upper, string work, string merged, string options = "")
-    {
-        Sh.Run($"mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={work}{options} {Sh.Q(merged)}");
-        _mounts.Add(merged);
-    }
-
     /// <summary>lower/ (a dir "a" with a file, a file "f"), upper/, work/, merged/ mounted with the options.</summary>
     string MountedOverlay(string options)
     {
         var top = NewDir("ovl");
         Sh.Run($"cd {Sh.Q(top)}; mkdir -p lower/a upper work merged; echo a > lower/a/x; echo f > lower/f");
-        MountOverlay(top + "/lower", top + "/upper", top + "/work", top + "/merged", options);
+        Mount(top + "/lower", top + "/upper", options, top + "/work", top + "/merged");
         return top;
     }
 
     [Test]
     public void RenamedDirectory_WithRedirectDirOn_FailsTheSnapshot()
     {
-        var top = MountedOverlay(",redirect_dir=on");
+        var top = MountedOverlay("redirect_dir=on");
         Sh.Run($"mv {Sh.Q(top)}/merged/a {Sh.Q(top)}/merged/b");
         Assert.That(Xattr.Get(top + "/upper/b", "trusted.overlay.redirect"), Is.Not.Null, "overlayfs recorded a redirect");
         var ex = Assert.Throws<SnapshotFailedException>(() => UpperArchive.Write(top + "/upper", Stream.Null));
@@ -38,7 +30,7 @@ public class OverlayTests : TmpfsFixture
     [Test]
     public void MetadataOnlyCopyUp_WithMetacopyOn_FailsTheSnapshot()
     {
-        var top = MountedOverlay(",redirect_dir=on,metacopy=on");
+        var top = MountedOverlay("redirect_dir=on,metacopy=on");
         Sh.Run($"chmod 600 {Sh.Q(top)}/merged/f");
         Assert.That(new FileInfo(top + "/upper/f").Length, Is.EqualTo(2), "a sparse upper file of the lower size");
         var ex = Assert.Throws<SnapshotFailedException>(() => UpperArchive.Write(top + "/upper", Stream.Null));
@@ -74,20 +66,13 @@ public class OverlayTests : TmpfsFixture
         Assert.That(Xattr.Get(dest + "/f", "trusted.kept"), Is.EqualTo("3"u8.ToArray()));
     }
 
-    [TearDown]
-    public void Unmount()
-    {
-        foreach (var m in Enumerable.Reverse(_mounts)) Sh.Run($"umount {Sh.Q(m)}", check: false);
-        _mounts.Clear();
-    }
-
     [Test]
     public void UpperSnapshot_RestoresToTheSameMergedView()
     {
         var top = NewDir("ovl");
         Sh.Run($"cd {Sh.Q(top)}; mkdir lower upper work merged upper2 work2 merged2; cd lower; " +
                "echo 1 > gone; echo 2 > gone2; mkdir -p olddir/deep; echo a > olddir/a; echo k > keep; mkdir kept; echo o > kept/old");
-        MountOverlay(top + "/lower", top + "/upper", top + "/work", top + "/merged");
+        Mount(top + "/lower", top + "/upper", "", top + "/work", top + "/merged");
         Sh.Run($"cd {Sh.Q(top)}/merged; rm gone gone2; rm -rf olddir; mkdir olddir; echo b > olddir/b; " +
                "echo n > newfile; ln newfile newlink; ln newfile kept/link3; echo more >> keep; mkfifo kept/p; chmod 0700 kept");
 
@@ -109,12 +94,11 @@ public class OverlayTests : TmpfsFixture
         Assert.That(byName["./olddir/"].Xattrs.Any(x => x.Key == "trusted.overlay.opaque" && x.Value.SequenceEqual("y"u8.ToArray())), Is.True);
 
         var view = Tree.Describe(top + "/merged");
-        Sh.Run($"umount {Sh.Q(top)}/merged");
-        _mounts.Remove(top + "/merged");
+        Unmount(top + "/merged");
 
         UpperArchive.Extract(new MemoryStream(ms.ToArray()), top + "/upper2", new ExtractOptions());
         Tree.AssertSame(Tree.Describe(top + "/upper"), Tree.Describe(top + "/upper2", rel => true));
-        MountOverlay(top + "/lower", top + "/upper2", top + "/work2", top + "/merged2");
+        Mount(top + "/lower", top + "/upper2", "", top + "/work2", top + "/merged2");
         var view2 = Tree.Describe(top + "/merged2");
         Tree.AssertSame(view, view2);
         Assert.That(view.Keys, Does.Not.Contain("gone").And.Not.Contain("olddir/a").And.Contain("olddir/b").And.Contain("kept/old"));

@@ -17,6 +17,8 @@ internal static class ShimFlags
     public const string UpperInodes = "shim-upper-inodes";
     public const string MaxEntries = "shim-max-entries";
     public const string TarDir = "shim-tar-dir";
+    public const string Restore = "shim-restore";
+    public const string CacheDir = "shim-cache-dir";
     /// <summary>runsc's own flag, which csshim takes over: it decides whether csshim honours the annotation.</summary>
     public const string AllowAnnotation = "allow-rootfs-tar-annotation";
 
@@ -29,6 +31,8 @@ internal static class ShimFlags
         new(UpperSize, "SIZE", "byte cap of a tmpfs upper and of a restore, e.g. 2g or 50% of RAM (config \"upperSize\"; default 50%)"),
         new(UpperInodes, "N", "inode cap of a tmpfs upper (config \"upperInodes\"; default: one per 16 KiB of the byte cap)"),
         new(MaxEntries, "N", "entry budget of a restore, parent directories it creates included (config \"maxEntries\"; default 1000000)"),
+        new(Restore, "MODE", "layer: an archive is extracted once into the layer cache and mounted under each container's upper; copy: restored into each container's upper (config \"restore\"; default layer)"),
+        new(CacheDir, "DIR", "the layer cache, on disk (config \"cacheDir\"; default /var/lib/csshim/layers)"),
         new(TarDir, "DIR", "archives must resolve into DIR; repeatable (config \"allowedTarDirs\"; default anywhere)"),
         new(AllowAnnotation, null, "honour dev.gvisor.tar.rootfs.upper (runsc's flag; config \"allowRootfsTarAnnotation\"; default off)"),
     ];

@@ -26,7 +26,7 @@ internal static class CreateCommand
 
         var bundle = Path.GetFullPath(sub.Value("bundle") ?? ".");
         bool foregroundRun = sub.Name == "run" && !sub.IsSet("detach") && !sub.IsSet("keep");
-        var stage = new Stager(invocation).Stage(id, bundle, sub.Name, foregroundRun);
+        var stage = new Stager(invocation).Stage(id, bundle, sub.Name, foregroundRun, log);
 
         // Held until the cleanup after the runtime is done: a signal then must not leave the staging half removed.
         using var relay = new SignalRelay();

@@ -5,7 +5,8 @@ using Csshim.ShimRuntime.Staging;
 namespace Csshim.ShimRuntime.Commands;
 
 /// <summary>`csshim gc [--dry-run]`: remove stagings whose container the runtime no longer knows (left by a crash,
-/// a killed csshim, or a client that never called delete). Stagings being made right now are skipped.</summary>
+/// a killed csshim, or a client that never called delete), then the layer cache's entries that no container layer
+/// references any more. Stagings and entries in use right now are skipped.</summary>
 internal static class GcCommand
 {
     public static int Run(CommandCall call)
@@ -42,6 +43,7 @@ internal static class GcCommand
                 failures++;
             }
         }
+        failures += new LayerCache(invocation.CacheDir).Collect(dryRun, Console.Out.WriteLine, call.Log.Error);
         return failures == 0 ? 0 : 1;
     }
 }

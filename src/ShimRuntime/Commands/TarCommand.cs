@@ -33,29 +33,30 @@ internal static class TarCommand
         }
 
         using var shared = StageLock.Shared(stage);
-        var upper = UpperOf(stage);
+        var layers = LayersOf(stage);
         using var pause = sub.IsSet("pause") ? ContainerPause.Begin(invocation, id) : null;
         if (file is null)
         {
             using var stdout = Console.OpenStandardOutput();
-            UpperArchive.Write(upper, stdout, compression);
+            UpperArchive.Write(layers, stdout, compression);
         }
         else
         {
-            WriteAtomically(upper, Path.GetFullPath(file), compression);
+            WriteAtomically(layers, Path.GetFullPath(file), compression);
         }
         return 0;
     }
 
-    /// <summary>The upper the staging recorded; for an engine's layer only while that same overlay is still mounted
-    /// at the rootfs (an unmounted layer's dir may be gone or reused).</summary>
-    private static string UpperOf(ContainerStage stage)
+    /// <summary>The upper the staging recorded, over the cached layer it stacks if any (a snapshot is the container's
+    /// whole change set: the restored archive and its own writes, merged); for an engine's layer only while that same
+    /// overlay is still mounted at the rootfs (an unmounted layer's dir may be gone or reused).</summary>
+    private static IReadOnlyList<string> LayersOf(ContainerStage stage)
     {
         var record = StageRecord.Load(stage.RecordFile)
             ?? throw new ShimException($"container \"{stage.Id}\" has no staging record (its create was interrupted); delete it or run csshim gc");
         if (record.Mode == StagingMode.InPlace && !new EngineLayer(record.Rootfs, record.Upper).StillMounted)
             throw new ShimException($"the rootfs {record.Rootfs} of container \"{stage.Id}\" is no longer the overlay with upper {record.Upper}");
-        return record.Upper;
+        return record.Layer is { } layer ? [record.Upper, layer] : [record.Upper];
     }
 
     private static ArchiveCompression ParseCompression(string? value) => value switch
@@ -66,11 +67,11 @@ internal static class TarCommand
         _ => throw new ShimUsageException($"--compress \"{value}\": use gzip, zstd or none"),
     };
 
-    private static void WriteAtomically(string upper, string file, ArchiveCompression compression)
+    private static void WriteAtomically(IReadOnlyList<string> layers, string file, ArchiveCompression compression)
     {
         try
         {
-            SnapshotFile.Write(file, output => UpperArchive.Write(upper, FaultPoint.Wrap(output, "snapshotting"), compression));
+            SnapshotFile.Write(file, output => UpperArchive.Write(layers, FaultPoint.Wrap(output, "snapshotting"), compression));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArchiveRejectedException)
         {

@@ -8,6 +8,11 @@ namespace Csshim.ShimRuntime.Settings;
 /// layer keeps the writes) and stacks a tmpfs upper only over a plain directory; "tmpfs" always stacks one.</summary>
 internal enum UpperMode { Auto, Tmpfs }
 
+/// <summary>How an archive reaches a container: "layer" extracts it once into csshim's layer cache and stacks that
+/// read-only layer under the container's upper (nothing copied per container); "copy" restores it into each
+/// container's upper (the engine's layer or csshim's tmpfs), where `docker diff` and `docker commit` see it.</summary>
+internal enum RestoreMode { Layer, Copy }
+
 /// <summary>One csshim call resolved: its command line split by the real runtime's flag rules, the runtime, and
 /// csshim's settings (flags over config file over defaults). Every input here is the operator's (flags, config file,
 /// csshim's environment), never a tenant's: nothing in a spec or an annotation reaches these settings.</summary>
@@ -15,6 +20,8 @@ internal sealed class Invocation
 {
     public const string DefaultStateDir = "/run/csshim";
     public const string DefaultUpperSize = "50%";
+    /// <summary>On disk: an in-place container's layer needs its cached layer again after a reboot.</summary>
+    public const string DefaultCacheDir = "/var/lib/csshim/layers";
     /// <summary>Restore budget: tmpfs caps bytes and inodes itself, but an in-place restore has no tmpfs to do it.</summary>
     public const long DefaultMaxEntries = 1_000_000;
 
@@ -26,6 +33,9 @@ internal sealed class Invocation
     /// default when there is none. Keys the stagings, so every spelling finds the same one.</summary>
     public required string RuntimeRoot { get; init; }
     public required UpperMode UpperMode { get; init; }
+    public required RestoreMode RestoreMode { get; init; }
+    /// <summary>Canonical, like the state dir.</summary>
+    public required string CacheDir { get; init; }
     public required UpperCaps UpperCaps { get; init; }
     public required long MaxEntries { get; init; }
     public required bool AllowRootfsTarAnnotation { get; init; }
@@ -71,6 +81,8 @@ internal sealed class Invocation
             StateDir = CanonicalPath.Of(own.Value(ShimFlags.StateDir) ?? config.StateDir ?? DefaultStateDir),
             RuntimeRoot = CanonicalPath.Of(command.Root ?? runtime.DefaultRoot),
             UpperMode = ParseMode(own.Value(ShimFlags.Upper)) ?? config.UpperMode ?? UpperMode.Auto,
+            RestoreMode = ParseRestore(own.Value(ShimFlags.Restore)) ?? config.RestoreMode ?? RestoreMode.Layer,
+            CacheDir = CanonicalPath.Of(own.Value(ShimFlags.CacheDir) ?? config.CacheDir ?? DefaultCacheDir),
             UpperCaps = ResolveCaps(own, config),
             MaxEntries = PositiveFlag(own, ShimFlags.MaxEntries) ?? config.MaxEntries ?? DefaultMaxEntries,
             AllowRootfsTarAnnotation = own.Switch(ShimFlags.AllowAnnotation) ?? config.AllowRootfsTarAnnotation,
@@ -88,6 +100,14 @@ internal sealed class Invocation
         "auto" => UpperMode.Auto,
         "tmpfs" => UpperMode.Tmpfs,
         _ => throw new ShimUsageException($"--{ShimFlags.Upper} \"{value}\": use auto or tmpfs"),
+    };
+
+    private static RestoreMode? ParseRestore(string? value) => value switch
+    {
+        null => null,
+        "layer" => RestoreMode.Layer,
+        "copy" => RestoreMode.Copy,
+        _ => throw new ShimUsageException($"--{ShimFlags.Restore} \"{value}\": use layer or copy"),
     };
 
     private static long? PositiveFlag(ShimOptions own, string flag) =>

@@ -16,11 +16,13 @@ internal sealed class ShimConfig
     public string? UpperSize { get; private init; }
     public long? UpperInodes { get; private init; }
     public UpperMode? UpperMode { get; private init; }
+    public RestoreMode? RestoreMode { get; private init; }
+    public string? CacheDir { get; private init; }
     public long? MaxEntries { get; private init; }
     public IReadOnlyList<string> AllowedTarDirs { get; private init; } = [];
     public bool AllowRootfsTarAnnotation { get; private init; }
 
-    private static readonly string[] Known = ["runtime", "runtimeArgs", "stateDir", "upper", "upperSize", "upperInodes", "maxEntries", "allowedTarDirs", "allowRootfsTarAnnotation"];
+    private static readonly string[] Known = ["runtime", "runtimeArgs", "stateDir", "upper", "restore", "cacheDir", "upperSize", "upperInodes", "maxEntries", "allowedTarDirs", "allowRootfsTarAnnotation"];
 
     /// <summary>Load the file; a missing default file means defaults, a missing file the operator named is an error.</summary>
     public static ShimConfig Load(string path, bool named)
@@ -65,6 +67,14 @@ internal sealed class ShimConfig
                 "tmpfs" => Settings.UpperMode.Tmpfs,
                 var other => throw new ShimException($"config {path}: \"upper\" is \"{other}\": use \"auto\" or \"tmpfs\""),
             },
+            RestoreMode = Str(o, "restore", path) switch
+            {
+                null => null,
+                "layer" => Settings.RestoreMode.Layer,
+                "copy" => Settings.RestoreMode.Copy,
+                var other => throw new ShimException($"config {path}: \"restore\" is \"{other}\": use \"layer\" or \"copy\""),
+            },
+            CacheDir = Str(o, "cacheDir", path),
             UpperInodes = WholeNumber(o, "upperInodes", path, allowZero: true),
             MaxEntries = WholeNumber(o, "maxEntries", path, allowZero: false),
             AllowedTarDirs = StrList(o, "allowedTarDirs", path),

@@ -5,6 +5,9 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Csshim.ShimRuntime.Staging;
 
+/// <summary>The archive an annotation names does not exist (any more).</summary>
+internal sealed class ArchiveMissingException(string message) : ShimException(message);
+
 /// <summary>The archive an annotation names, opened under csshim's policy before anything is staged: csshim runs as
 /// root on a path any container author chooses, so it reads only root-controlled regular files inside the allowed
 /// directories, and never one that could block (a FIFO) or never end (/dev/zero).</summary>
@@ -12,6 +15,11 @@ internal sealed class ArchiveSource : IDisposable
 {
     public string RequestedPath { get; }
     public string ResolvedPath { get; }
+    /// <summary>The opened file as the kernel knows it (device, inode, size, change and modification times): any
+    /// rewrite or replacement of the archive changes it, so it keys csshim's layer cache without reading the data.</summary>
+    public string FileIdentity { get; }
+    /// <summary>The digest the spec pins (lower-case hex), or null.</summary>
+    public string? PinnedSha256 => expectedSha256;
     /// <summary>What a restore reads: the first pass hashes as it goes when a digest is pinned; after
     /// <see cref="Rewind"/>, the file itself from its start.</summary>
     public Stream Stream { get; private set; }
@@ -20,10 +28,11 @@ internal sealed class ArchiveSource : IDisposable
     private readonly SHA256? hash;
     private readonly string? expectedSha256;
 
-    private ArchiveSource(string requested, string resolved, FileStream file, string? expectedSha256)
+    private ArchiveSource(string requested, string resolved, string identity, FileStream file, string? expectedSha256)
     {
         RequestedPath = requested;
         ResolvedPath = resolved;
+        FileIdentity = identity;
         this.file = file;
         this.expectedSha256 = expectedSha256?.ToLowerInvariant();
         if (expectedSha256 is null)
@@ -45,14 +54,19 @@ internal sealed class ArchiveSource : IDisposable
         var requested = Path.IsPathRooted(path) ? path : Path.Combine(bundleDir, path);
         int fd = Linux.Open(requested, Linux.O_RDONLY | Linux.O_NONBLOCK | Linux.O_NOCTTY, 0);
         if (fd < 0)
-            throw new ShimException($"cannot open rootfs upper archive {requested}: {Linux.Error(Linux.LastErrno)}");
+        {
+            int errno = Linux.LastErrno;
+            var message = $"cannot open rootfs upper archive {requested}: {Linux.Error(errno)}";
+            throw errno == Linux.ENOENT ? new ArchiveMissingException(message) : new ShimException(message);
+        }
         var handle = new SafeFileHandle(fd, ownsHandle: true);
         try
         {
             // The path the kernel actually opened, so a symlink swapped after a check cannot redirect the read.
             var resolved = new FileInfo($"/proc/self/fd/{fd}").LinkTarget ?? requested;
-            Check(requested, resolved, fd, allowedDirs);
-            return new ArchiveSource(requested, resolved, new FileStream(handle, FileAccess.Read, bufferSize: 0), expectedSha256);
+            var st = Check(requested, resolved, fd, allowedDirs);
+            var identity = $"dev={st.st_dev} ino={st.st_ino} size={st.st_size} ctime={st.st_ctime}.{st.st_ctime_nsec:D9} mtime={st.st_mtime}.{st.st_mtime_nsec:D9}";
+            return new ArchiveSource(requested, resolved, identity, new FileStream(handle, FileAccess.Read, bufferSize: 0), expectedSha256);
         }
         catch
         {
@@ -80,7 +94,7 @@ internal sealed class ArchiveSource : IDisposable
         Stream = file;
     }
 
-    private static void Check(string requested, string resolved, int fd, IReadOnlyList<string> allowedDirs)
+    private static Stat Check(string requested, string resolved, int fd, IReadOnlyList<string> allowedDirs)
     {
         string named = requested == resolved ? requested : $"{requested} (resolves to {resolved})";
         if (Syscall.fstat(fd, out var st) != 0)
@@ -93,6 +107,7 @@ internal sealed class ArchiveSource : IDisposable
             throw new ShimException($"rootfs upper archive {named} is writable by group or others (mode {Convert.ToString((uint)st.st_mode & 0xFFF, 8)})");
         if (allowedDirs.Count > 0 && !allowedDirs.Any(d => IsUnder(resolved, d)))
             throw new ShimException($"rootfs upper archive {named} is outside the allowed directories ({string.Join(", ", allowedDirs)})");
+        return st;
     }
 
     private static bool IsUnder(string path, string dir)

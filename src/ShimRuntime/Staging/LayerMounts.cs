@@ -12,9 +12,10 @@ internal static class LayerMounts
 
     /// <summary>Redirects, the inode index and metacopy are off whatever the host's module defaults: each would put
     /// overlay-private references into the upper that mean nothing once it is archived and restored elsewhere.</summary>
-    public static void MountOverlay(string lower, string upper, string work, string target) =>
+    /// <param name="lowers">Topmost first.</param>
+    public static void MountOverlay(IReadOnlyList<string> lowers, string upper, string work, string target) =>
         Mount("overlay", target, "overlay", 0,
-            $"lowerdir={Escape(lower)},upperdir={Escape(upper)},workdir={Escape(work)},redirect_dir=off,index=off,metacopy=off");
+            $"lowerdir={string.Join(':', lowers.Select(Escape))},upperdir={Escape(upper)},workdir={Escape(work)},redirect_dir=off,index=off,metacopy=off");
 
     /// <summary>Unmount if mounted; a busy mount (a straggling process of the container) is detached instead.</summary>
     public static void Unmount(string target)

@@ -1,7 +1,9 @@
 namespace Csshim.ShimRuntime.Staging;
 
-/// <summary>One line of /proc/self/mountinfo.</summary>
-internal sealed record MountEntry(long Id, string Root, string MountPoint, string FsType, IReadOnlyList<string> SuperOptions)
+/// <summary>One line of /proc/self/mountinfo: the per-mount options (ro, nosuid, relatime...) and the filesystem's
+/// own (super) options apart.</summary>
+internal sealed record MountEntry(long Id, string Root, string MountPoint, IReadOnlyList<string> MountOptions, string FsType,
+    string Source, IReadOnlyList<string> SuperOptions)
 {
     /// <summary>The value of a `key=value` super option (overlay's upperdir=...), unescaped; null when absent.</summary>
     public string? SuperOption(string key) =>
@@ -21,8 +23,8 @@ internal static class MountTable
             var fields = line.Split(' ');
             var dash = Array.IndexOf(fields, "-", 6);
             if (fields.Length < 5 || dash < 0 || dash + 3 >= fields.Length) continue;
-            entries.Add(new MountEntry(long.Parse(fields[0]), Unescape(fields[3]), Unescape(fields[4]), fields[dash + 1],
-                fields[dash + 3].Split(',').Select(Unescape).ToArray()));
+            entries.Add(new MountEntry(long.Parse(fields[0]), Unescape(fields[3]), Unescape(fields[4]), fields[5].Split(','),
+                fields[dash + 1], Unescape(fields[dash + 2]), fields[dash + 3].Split(',').Select(Unescape).ToArray()));
         }
         return entries;
     }

@@ -29,6 +29,8 @@ internal sealed record StageRecord
     /// <summary>The upper dir a snapshot reads: csshim's tmpfs upper, or the engine's upperdir.</summary>
     public required string Upper { get; init; }
     public string? Archive { get; init; }
+    /// <summary>The cached layer stacked under <see cref="Upper"/> (restore mode "layer"), or null: a snapshot merges the two.</summary>
+    public string? Layer { get; init; }
     /// <summary>Fingerprint of the config.json csshim wrote, null when it left config.json alone.</summary>
     public string? WrittenConfig { get; init; }
     public required string Created { get; init; }
@@ -40,7 +42,7 @@ internal sealed record StageRecord
         {
             ["id"] = Id, ["runtimeRoot"] = RuntimeRoot, ["runtime"] = Runtime, ["command"] = Command, ["foreground"] = Foreground,
             ["mode"] = Mode == StagingMode.Tmpfs ? "tmpfs" : "in-place", ["bundle"] = Bundle, ["rootfs"] = Rootfs,
-            ["upper"] = Upper, ["archive"] = Archive, ["writtenConfig"] = WrittenConfig, ["created"] = Created,
+            ["upper"] = Upper, ["archive"] = Archive, ["layer"] = Layer, ["writtenConfig"] = WrittenConfig, ["created"] = Created,
             ["creatorPid"] = Creator?.Pid, ["creatorStart"] = Creator?.StartTicks,
         };
         AtomicFile.WriteText(path, UnixFileMode.UserRead | UnixFileMode.UserWrite, o.ToJsonString(BundleSpec.WriteOptions));
@@ -65,6 +67,7 @@ internal sealed record StageRecord
                 Rootfs = Str("rootfs") ?? "",
                 Upper = Str("upper") ?? "",
                 Archive = Str("archive"),
+                Layer = Str("layer"),
                 WrittenConfig = Str("writtenConfig"),
                 Created = Str("created") ?? "",
                 Creator = o["creatorPid"] is JsonValue pid && o["creatorStart"] is JsonValue start

@@ -14,7 +14,7 @@ internal sealed class Stager(Invocation invocation)
 {
     public ContainerStage StageFor(string id) => ContainerStage.For(invocation.StateDir, invocation.RuntimeRoot, id);
 
-    public ContainerStage Stage(string id, string bundleDir, string command, bool foreground)
+    public ContainerStage Stage(string id, string bundleDir, string command, bool foreground, ShimLog log)
     {
         var stage = StageFor(id);
         var spec = BundleSpec.Load(bundleDir);
@@ -52,8 +52,11 @@ internal sealed class Stager(Invocation invocation)
             Directory.CreateDirectory(stage.Dir, PrivateDirMode);
             made = true;
             record.Save(stage.RecordFile);
-            if (prepared.Engine is null) TmpfsLayer.Make(stage, record.Rootfs, prepared.Source, invocation);
-            else InPlaceLayer.Make(stage, prepared.Engine, prepared.Source, invocation);
+            var layer = prepared.Engine is null
+                ? TmpfsLayer.Make(stage, record.Rootfs, prepared.Source, invocation)
+                : InPlaceLayer.Make(stage, prepared.Engine, prepared.Source, invocation, log);
+            // In tmpfs mode the record already named the layer; in place, whether one is stacked is known only now.
+            if (layer != record.Layer) (record with { Layer = layer }).Save(stage.RecordFile);
             if (rewrite.Bytes is not null)
             {
                 BundleConfig.Write(spec, stage, rewrite.Bytes);
@@ -82,7 +85,15 @@ internal sealed class Stager(Invocation invocation)
         if (!Directory.Exists(rootfs))
             throw new ShimException($"rootfs {rootfs} of bundle {spec.BundleDir} is not a directory");
         var engine = invocation.UpperMode == UpperMode.Auto ? EngineLayer.At(rootfs) : null;
-        return new Prepared(rootfs, engine, ArchivePolicy.Open(spec, invocation));
+        try
+        {
+            return new Prepared(rootfs, engine, ArchivePolicy.Open(spec, invocation));
+        }
+        catch (ArchiveMissingException) when (engine is not null && InPlaceLayer.StackedKey(engine.UpperDir) is not null)
+        {
+            // A restart of a layer that stacks a cached layer needs that layer, not the archive it was built from.
+            return new Prepared(rootfs, engine, null);
+        }
     }
 
     private StageRecord NewRecord(ContainerStage stage, BundleSpec spec, Prepared prepared, string command) => new()
@@ -90,6 +101,8 @@ internal sealed class Stager(Invocation invocation)
         Id = stage.Id, RuntimeRoot = invocation.Command.Root, Runtime = invocation.Runtime.Path, Command = command,
         Mode = prepared.Engine is null ? StagingMode.Tmpfs : StagingMode.InPlace, Bundle = spec.BundleDir,
         Rootfs = prepared.Rootfs, Upper = prepared.Engine?.UpperDir ?? stage.Upper, Archive = prepared.Source?.RequestedPath,
+        Layer = prepared is { Engine: null, Source: { } source } && invocation.RestoreMode == RestoreMode.Layer
+            ? new LayerCache(invocation.CacheDir).LayerDir(LayerCache.KeyOf(source)) : null,
         Created = DateTimeOffset.UtcNow.ToString("O"), Creator = ProcessIdentity.Current(),
     };
 
@@ -148,12 +161,15 @@ internal sealed class Stager(Invocation invocation)
         StageLock.RemoveFile(stage);
     }
 
-    /// <summary>config.json back, mounts off, files gone; never recursing into a mount (merged shows the image).</summary>
+    /// <summary>config.json back, mounts off, files gone; never recursing into a mount (merged shows the image). A
+    /// tmpfs staging's reference to its cached layer goes last (an engine's layer keeps its own: the layer outlives
+    /// the container's staging).</summary>
     public static void Remove(ContainerStage stage, StageRecord? record)
     {
         if (record is not null) BundleConfig.PutBack(stage, record);
         TmpfsLayer.Unmount(stage);
         StagingRemoval.Remove(stage.Dir);
+        if (record is { Mode: StagingMode.Tmpfs, Layer: { } layer }) LayerCache.Release(layer, LayerReference.ForStaging(stage));
     }
 
     private const UnixFileMode PrivateDirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;

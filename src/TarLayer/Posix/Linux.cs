@@ -154,6 +154,9 @@ public static unsafe partial class Linux
 
     [LibraryImport("libc", SetLastError = true)] public static partial int flock(int fd, int operation);
 
+    /// <summary>syncfs(2): write back the filesystem holding fd (one call for a whole extracted tree).</summary>
+    [LibraryImport("libc", SetLastError = true)] public static partial int syncfs(int fd);
+
     /// <summary>open(2) with the path as bytes: a path that came in argv may not be UTF-8, and Mono's UnixEncoding
     /// does not give every byte string back (see Fs).</summary>
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true)]

@@ -1,3 +1,4 @@
+using Csshim.Tests.Rig;
 using Newtonsoft.Json.Linq;
 
 namespace Csshim.E2E.Rig;
@@ -22,7 +23,7 @@ public sealed class DockerDaemon : IDisposable
     public IReadOnlyDictionary<string, string[]> RuntimeArgs { get; }
     private string Socket => Dir.Sub("docker.sock");
 
-    /// <param name="runtimes">Docker runtime name → csshim flags for it; `--shim-state-dir` is added.</param>
+    /// <param name="runtimes">Docker runtime name → csshim flags for it; `--shim-state-dir` and the rig's restore flags are added.</param>
     public DockerDaemon(string tag, IReadOnlyDictionary<string, string[]> runtimes)
     {
         E2EEnv.RequireRoot();
@@ -31,7 +32,7 @@ public sealed class DockerDaemon : IDisposable
         Dir = new PrivateDir(tag);
         StateDir = Dir.Dir("csshim-state");
         env["PATH"] = $"{E2EEnv.Docker26Dir}/usr/bin:{E2EEnv.Docker26Dir}/usr/sbin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        RuntimeArgs = runtimes.ToDictionary(r => r.Key, r => (string[])[.. r.Value, "--shim-state-dir", StateDir]);
+        RuntimeArgs = runtimes.ToDictionary(r => r.Key, r => (string[])[.. RestoreUnderTest.Flags(StateDir), .. r.Value, "--shim-state-dir", StateDir]);
         try
         {
             WriteDaemonJson();

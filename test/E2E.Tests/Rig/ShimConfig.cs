@@ -1,3 +1,4 @@
+using Csshim.Tests.Rig;
 using Newtonsoft.Json.Linq;
 
 namespace Csshim.E2E.Rig;
@@ -14,6 +15,7 @@ public static class ShimConfig
             ["stateDir"] = stateDir,
             ["allowRootfsTarAnnotation"] = allowAnnotation,
         };
+        foreach (var (key, value) in RestoreUnderTest.ConfigKeys(stateDir)) cfg[key] = value;
         // Debian's runsc 2022 cannot start with networking on this kernel.
         if (runtime.EndsWith("runsc", StringComparison.Ordinal)) cfg["runtimeArgs"] = new JArray("--network=none");
         File.WriteAllText(path, cfg.ToString());

@@ -102,7 +102,7 @@ public sealed class Sandbox : IDisposable
     public ProcResult ShimAt(RuntimeUnderTest rt, string? root, IEnumerable<string> args, IEnumerable<string>? shimFlags = null,
         IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null)
     {
-        string[] argv = ["--shim-runtime", rt.Path, "--shim-state-dir", StateDir, .. shimFlags ?? [], .. rt.GlobalArgs,
+        string[] argv = ["--shim-runtime", rt.Path, "--shim-state-dir", StateDir, .. RestoreUnderTest.Flags(StateDir), .. shimFlags ?? [], .. rt.GlobalArgs,
             .. root is null ? Array.Empty<string>() : ["--root", root], .. args];
         return Proc.Run(CsshimBinary.Require(), argv, Logs, timeout, env);
     }
@@ -156,6 +156,17 @@ public sealed class Sandbox : IDisposable
             : [];
 
     public string StagingOf(string id) => Stagings().Single(s => Path.GetFileName(s) == id);
+
+    /// <summary>csshim's layer cache for this sandbox's csshim.</summary>
+    public string CacheDir => RestoreUnderTest.CacheDirFor(StateDir);
+
+    /// <summary>Entries of the layer cache (a build in progress or left by a crash, `.build-*`, is not one).</summary>
+    public List<string> CacheEntries() => CacheDirs().Where(d => !Path.GetFileName(d).StartsWith('.')).ToList();
+
+    /// <summary>What crashed builds and removals left in the layer cache (`.build-*`, `.trash-*`).</summary>
+    public List<string> CacheLeftovers() => CacheDirs().Where(d => Path.GetFileName(d).StartsWith('.')).ToList();
+
+    private List<string> CacheDirs() => Directory.Exists(CacheDir) ? Directory.EnumerateDirectories(CacheDir).ToList() : [];
 
     /// <summary>Nothing of csshim's or the runtime's is left: no mount, no staging, no container.</summary>
     public void AssertClean(string context)

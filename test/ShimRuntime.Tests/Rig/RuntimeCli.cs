@@ -33,6 +33,7 @@ public sealed class RuntimeCli
         bool rootEqualsForm = false) =>
         new(runtime, rootDir, stateDir, csshim,
             new[] { "--shim-runtime", runtime.Path, "--shim-state-dir", stateDir }
+                .Concat(RestoreUnderTest.Flags(stateDir))
                 .Concat(runtime.GlobalArgs)
                 .Concat(rootEqualsForm ? new[] { "--root=" + rootDir } : new[] { "--root", rootDir }).ToList());
 

@@ -16,6 +16,7 @@ public abstract class SnapshotFixture(string runtime, string mode) : Integration
 
     protected RuntimeCli Cli { get; private set; } = null!;
     protected bool InPlace => mode == StagingModes.InPlace;
+    protected EngineLayers Engine => engine;
     private EngineLayers engine = null!;
     /// <summary>The image rootfs shared by the test's containers; tests add lower-layer files to it first.</summary>
     protected string Lower { get; private set; } = "";
@@ -122,6 +123,13 @@ public abstract class SnapshotFixture(string runtime, string mode) : Integration
 
     /// <summary>Where the container's changes are on the host: csshim's tmpfs upper, or the engine's upper.</summary>
     protected string StagedUpper(string id) => StageRecord(id)["upper"]!.ToString();
+
+    /// <summary>Where a restored container's restored files are on the host: the cached layer its staging stacks
+    /// (restore mode "layer"), else its upper (mode "copy").</summary>
+    protected string RestoredFilesOnHost(string id) => StagedLayer(id) ?? StagedUpper(id);
+
+    /// <summary>The cached layer the container's staging stacks, or null (restore mode "copy", or no archive).</summary>
+    protected string? StagedLayer(string id) => StageRecord(id)["layer"]?.ToString() is { Length: > 0 } layer ? layer : null;
 
     /// <summary>The container's rootfs as mounted on the host: csshim's overlay, or the engine's.</summary>
     protected string StagedMerged(string id) => InPlace ? StageRecord(id)["rootfs"]!.ToString() : Path.Combine(StageDir(id), "merged");

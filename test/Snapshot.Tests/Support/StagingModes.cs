@@ -15,7 +15,14 @@ public static class StagingModes
         from runtime in RuntimeUnderTest.Names
         from mode in new[] { Tmpfs, InPlace }
         select new TestFixtureData(runtime, mode);
+
+    /// <summary>runc in every mode: for what csshim does the same whatever the runtime (its own mounts and cache).</summary>
+    public static IEnumerable<TestFixtureData> RuncFixtures() =>
+        from mode in new[] { Tmpfs, InPlace } select new TestFixtureData(RuntimeUnderTest.Runc, mode);
 }
+
+/// <summary>One fixture instance per staging mode, on runc.</summary>
+public sealed class RuncInEveryModeAttribute() : TestFixtureSourceAttribute(typeof(StagingModes), nameof(StagingModes.RuncFixtures));
 
 /// <summary>One fixture instance per runtime and staging mode.</summary>
 public sealed class PerRuntimeAndModeAttribute() : TestFixtureSourceAttribute(typeof(StagingModes), nameof(StagingModes.Fixtures));
@@ -40,6 +47,17 @@ public sealed class EngineLayers(string dir) : IDisposable
     }
 
     public bool Owns(string mountPoint) => mounted.Contains(mountPoint);
+
+    /// <summary>What an engine does on a restart: its overlay at merged (whatever csshim mounted there instead)
+    /// taken down and mounted again, fresh, with its own options over the same upper.</summary>
+    public void Remount(string merged, string lower)
+    {
+        Native.Umount2(merged, Native.MNT_DETACH);
+        var layer = Path.GetDirectoryName(merged)!;
+        var r = ProcessRunner.Run("/bin/mount", ["-t", "overlay", "overlay", "-o",
+            $"lowerdir={lower},upperdir={Path.Combine(layer, "upper")},workdir={Path.Combine(layer, "work")}", merged]);
+        if (r.ExitCode != 0) throw new InvalidOperationException($"mounting the engine layer {merged} again: {r}");
+    }
 
     public void Dispose()
     {
