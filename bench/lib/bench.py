@@ -10,11 +10,14 @@ Rows
                `tar --xattrs -xpf A` into an empty directory on tmpfs, both reading the same archive A from tmpfs
                (A is csshim's own snapshot of the tree, so both restore the very same bytes). The restore part is
                isolated as create-with-archive minus create-without-archive of the same bundle, paired per round:
-               that is exactly what an archive adds to a user's create (open and check the archive, extract into the
-               tmpfs upper, the pinned-digest pass if any), and the runtime's own create, the tmpfs and overlay
-               mounts and the config rewrite cancel out. The runtime is runc; "create" returns once runc has the
-               container in "created" state, so nothing of the container's start is in it. Trees: bench/tar's ~1 GiB
-               tree (the developers' figure) and the mixed tree of 4 x 64 MiB + 8,000 files of 1-32 KiB.
+               that is exactly what an archive adds to a user's create (open and check the archive, extract it,
+               the pinned-digest pass if any), and the runtime's own create, the tmpfs and overlay mounts and the
+               config rewrite cancel out. The runtime is runc; "create" returns once runc has the container in
+               "created" state, so nothing of the container's start is in it. Two rows per tree: "copy" is the
+               copying restore (--shim-restore copy: extracted into the container's tmpfs upper); "first start" is
+               the layer cache's build of the entry (extracted into the cache on disk, then mounted), the layer
+               cache emptied before each round, against the copy. Trees: bench/tar's ~1 GiB tree (the developers'
+               figure) and the mixed tree of 4 x 64 MiB + 8,000 files of 1-32 KiB.
   snapshot     `csshim tar rootfs-upper --file F ID` of a container whose upper holds the tree (written into it
                through its overlay, as the container would), against `tar --xattrs -cf G -C <that upper> .`; both
                write to tmpfs, and both outputs are removed before each round.
@@ -22,14 +25,29 @@ Rows
                2,200 files of 1-32 KiB) and without, against a plain native `run` of the same bundle (no archive),
                on runc and on runsc 2022 (--network=none). Wall time from spawn to exit, the whole life of the
                container: create, start, the process, delete and, for csshim, restore, unstaging and the state
-               query after the run.
+               query after the run. With the snapshot, three ways: "later starts" (the layer cache holds the
+               snapshot's entry, built by the warm-up round: a start mounts it), "first start" (the entry dropped,
+               untimed, before each round: the start builds it), against the copying restore of the same run,
+               which is what every start cost before the cache; and "copy restore" (--shim-restore copy).
+  run, 1 GiB   later starts from bench/tar's 1 GiB tree (runc): a start mounts the entry, so the size must not show.
   run, overlay rootfs
                the same, with the bundle's root.path an overlay mount (lower = the busybox rootfs, upper and work on
-               disk, a fresh empty upper before every round), as Docker, containerd and podman hand over a rootfs:
-               in its default staging mode csshim restores into that upper through the mounted rootfs and mounts
-               nothing. Reference: native run of the same overlay rootfs without archive. The info row under it
-               sets what the archive adds to the run (paired per round) against GNU tar -xf of the same archive
-               into a fresh overlay of the same kind: the cost of writing those files through overlayfs to disk.
+               disk, a fresh empty upper before every round), as Docker, containerd and podman hand over a rootfs
+               (in-place staging: csshim mounts that overlay again with the cache entry as its topmost lower, or,
+               copying, restores into its upper through the mounted rootfs). Reference: native run of the same
+               overlay rootfs without archive. The info row under the copy row sets what the archive adds to the run
+               (paired per round) against GNU tar -xf of the same archive into a fresh overlay of the same kind: the
+               cost of writing those files through overlayfs to disk.
+  run via Docker
+               `docker run --rm` of busybox `true` through a private Docker 26 daemon (.tools/docker26, fetched by
+               test/tools/fetch-clients.sh; left out without it or with --no-docker) whose csshim runtime is
+               registered by `csshim install --docker-config`, with the snapshot annotation (100 MiB and 1 GiB),
+               against `docker run --rm --runtime=runc` of the same image without it. The rootfs is Docker's overlay2
+               layer, so csshim stacks the entry in place; the warm-up round builds it.
+  RAM          what 4 live containers (`sleep`) from one 100 MiB snapshot add to Shmem (tmpfs pages, which cannot be
+               reclaimed) in tmpfs staging: the layer cache (one entry on disk, shared) against the copying restore.
+  disk         du of the engine's upper after an in-place create with the 100 MiB snapshot, before the container
+               writes: the layer cache against the copying restore (which writes the archive into that upper).
   create / start / delete
                (info) the three calls containerd and podman make for a detached container, each timed alone.
   state        forwarded `csshim state ID` of a live container created through csshim, against the runtime's own
@@ -40,8 +58,8 @@ Rows
                max(csshim, runtime); the restore RSS is therefore taken from an extra untimed create with /bin/true
                as the runtime (csshim alone), and `tar rootfs-upper` starts no runtime.
 
-Setting: bundles and the busybox rootfs are on the work directory's filesystem (disk), the trees, archives and tar
-targets on a tmpfs, csshim's state dir and the runtimes' --root on a second tmpfs (as /run is on a normal host).
+Setting: bundles and the busybox rootfs are on the work directory's filesystem (disk), csshim's layer cache on a
+journaled ext4 image in it (see Bench.cache_fs), the trees, archives and tar targets on a tmpfs, csshim's state dir and the runtimes' --root on a second tmpfs (as /run is on a normal host).
 csshim reads a config file of the bench's own (CSSHIM_CONFIG; an installed csshim reads one on every call too),
 so the host's /etc/csshim/config.json cannot change the figures.
 
@@ -60,7 +78,11 @@ import sys
 import tempfile
 import time
 
+from docker import DockerDaemon, DockerError, IMAGE
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+DOCKER26 = os.path.join(REPO, ".tools", "docker26")
 TREE = os.path.join(HERE, "tree.py")
 MIB = 1 << 20
 TAR = shutil.which("tar") or "/bin/tar"
@@ -287,6 +309,7 @@ class Bench:
         self.details = []
         self.work = tempfile.mkdtemp(prefix="csshim-bench.", dir=args.tmpdir)
         self.proc = Proc(self.work)
+        self.docker = None     # the private dockerd of the Docker rows, started by their first row
 
     # ------------------------------------------------------------ commands
 
@@ -296,16 +319,30 @@ class Bench:
         mode = ["--shim-restore", restore] if restore else []
         return [self.csshim, "--shim-runtime", path, *mode, *globals_, "--root", self.root(rt), *args]
 
-    def drop_cache(self):
+    def drop_cache(self, archive=None):
         """Untimed: `csshim gc` removes the layer cache's entries no container references, so the next create with
-        an archive builds its entry again (a first start)."""
+        an archive builds its entry again (a first start). An entry left over (of `archive`, or of any archive when
+        none is given) means a container of an earlier round still references it: a leak, and the bench fails."""
         self.proc.run(self.cs("runc", "gc"), what="csshim gc")
-        if os.path.isdir(self.cache_dir) and any(not e.endswith(".lock") for e in os.listdir(self.cache_dir)):
+        if not os.path.isdir(self.cache_dir):
+            return
+        left = []
+        for e in os.listdir(self.cache_dir):
+            if e.endswith(".lock"):
+                continue
+            try:
+                with open(os.path.join(self.cache_dir, e, "entry.json")) as f:
+                    built_from = json.load(f).get("archive")
+            except (OSError, ValueError):
+                built_from = None
+            if archive is None or built_from == archive:
+                left.append(e)
+        if left:
             with open(self.proc.log, errors="replace") as f:
                 said = f.read()[-2000:]
             refs = [os.path.join(dp, f) for dp, _, fs in os.walk(self.cache_dir) if dp.endswith("/refs") for f in fs]
             raise BenchError("csshim gc left entries in %s: %s (references %s); it said:\n%s"
-                             % (self.cache_dir, os.listdir(self.cache_dir), refs, said))
+                             % (self.cache_dir, left, refs, said))
 
     def native(self, rt, *args):
         path, globals_ = self.runtimes[rt]
@@ -347,8 +384,7 @@ class Bench:
             os.mkdir(d)
             sh("mount", "-t", "tmpfs", "-o", "size=" + size, "csshim-bench", d)
         self.state_dir = os.path.join(self.run_fs, "state")
-        # The layer cache is on disk, as its default /var/lib/csshim/layers is: entries survive a reboot.
-        self.cache_dir = os.path.join(w, "layers")
+        self.cache_dir = os.path.join(self.cache_fs(), "layers")
         config = os.path.join(w, "csshim-config.json")
         with open(config, "w") as f:
             json.dump({"stateDir": self.state_dir, "cacheDir": self.cache_dir, "upperSize": "4g",
@@ -367,6 +403,25 @@ class Bench:
         subprocess.run([self.runtimes["runc"][0], "spec"], cwd=tmpl, check=True)
         with open(os.path.join(tmpl, "config.json")) as f:
             self.spec = json.load(f)
+
+    def cache_fs(self):
+        """The layer cache's filesystem: on disk, as its default /var/lib/csshim/layers is, and journaled, as a host's
+        /var/lib is. Not the work dir's own filesystem: when that is ext4 without a journal (as on the VMs these
+        figures come from), its inode allocator skips every inode freed in the last 60 s (6 min while its inode table
+        block is dirty), so a build right after `csshim gc` removed thousands of files would scan past them
+        (measured: 1.5 s against 0.15 s for the 100 MiB archive), which a journaled filesystem never does. A sparse
+        16 GiB ext4 image with mkfs's defaults, on a loop device with direct I/O (no second page cache for the image
+        file), in the work dir; unmounting it at exit frees the loop device."""
+        image = os.path.join(self.work, "cache.img")
+        mnt = os.path.join(self.work, "cache")
+        os.mkdir(mnt)
+        with open(image, "wb") as f:
+            f.truncate(16 << 30)
+        sh("mkfs.ext4", "-q", "-F", "-E", "nodiscard", image)
+        sh("mount", "-o", "loop", image, mnt)
+        loop = sh("findmnt", "-n", "-o", "SOURCE", mnt).strip()
+        sh("losetup", "--direct-io=on", loop)
+        return mnt
 
     def crowd_mount_table(self, n):
         """A busy host's mount table (Docker and Kubernetes nodes have thousands of lines): this process moves to a
@@ -496,6 +551,45 @@ class Bench:
                      "runc run", r["layer"][1], r["ref"][1]))
         self.check_no_stagings()
 
+    def docker_daemon(self):
+        """The private dockerd, started on first use; None (the Docker rows left out, said in the log and the details)
+        when Docker 26 is not fetched or --no-docker was given."""
+        if self.docker is None and not self.args.no_docker:
+            if not DockerDaemon.available(DOCKER26):
+                log("Docker rows left out: no Docker 26 in %s (test/tools/fetch-clients.sh fetches it)" % DOCKER26)
+                self.details.append(("Docker rows", {"left out": "no Docker 26 in .tools/docker26"}))
+                self.args.no_docker = True
+                return None
+            base = os.path.join(self.work, "docker")
+            os.mkdir(base)
+            rootfs_tar = os.path.join(self.work, "rootfs.tar")
+            sh(TAR, "-cf", rootfs_tar, "-C", self.rootfs, ".")
+            self.docker = DockerDaemon(DOCKER26, base, self.csshim,
+                                       ["--shim-config", os.environ["CSSHIM_CONFIG"], "--shim-runtime", self.runtimes["runc"][0]])
+            try:
+                self.docker.start(rootfs_tar)
+            except DockerError as e:
+                raise BenchError(str(e))
+        return self.docker
+
+    def bench_docker(self, archive, label, n):
+        """Later starts through Docker: `docker run --rm` of busybox `true` with the snapshot annotation on the csshim
+        runtime (its rootfs Docker's overlay2 layer, so csshim stacks the cache entry in place) against the same run on
+        Docker's runc without it. The warm-up round builds the entry."""
+        docker = self.docker_daemon()
+        if docker is None:
+            return
+        log("run via Docker, %s snapshot, later starts: %d rounds" % (label, n))
+        def run(runtime, *extra):
+            return lambda: self.timed(docker.argv("run", "--rm", "--runtime=" + runtime, *extra, IMAGE, "true"),
+                                      "docker run --runtime=" + runtime)
+        r = self.rounds(n, [("layer", run("csshim", "--annotation", "dev.gvisor.tar.rootfs.upper=" + archive)),
+                            ("ref", run("runc"))])
+        self.add(Row("run via Docker, %s snapshot, later starts" % label, "time", 1.3, r["layer"][0], r["ref"][0],
+                     "docker run (runc)", r["layer"][1], r["ref"][1]),
+                 {"added ms": "%.1f" % ((median(r["layer"][0]) - median(r["ref"][0])) / 1e6)})
+        self.check_no_stagings()
+
     def bench_shared_memory(self, archive100, count=4):
         """RAM that `count` live containers from one snapshot add in tmpfs staging: the growth of Shmem (tmpfs pages,
         which cannot be reclaimed) from before their creates to when all run, with the layer cache (one entry on
@@ -549,9 +643,13 @@ class Bench:
         self.check_no_stagings()
 
     def bench_run_overlay(self, rt, n, archive100):
-        """The bundle's rootfs is an overlay mount (lower busybox, upper on disk), fresh before every round."""
+        """The bundle's rootfs is an overlay mount (lower busybox, upper on disk), fresh before every round. The first
+        starts use a copy of the archive (another file, so another cache entry): the later starts' container layer of
+        the last round still references the entry of the archive itself, which gc therefore keeps."""
+        archive_first = archive100 + ".first-" + rt
+        shutil.copyfile(archive100, archive_first)
         sides = {}
-        for side in ("cs", "copy", "nat", "tar"):
+        for side in ("cs", "first", "copy", "nat", "tar"):
             base = os.path.join(self.work, "ovl-%s-%s" % (side, rt))
             sides[side] = base
             os.makedirs(os.path.join(base, "merged"))
@@ -560,11 +658,12 @@ class Bench:
             merged = os.path.join(base, "merged")
             if os.path.ismount(merged):
                 sh("umount", merged)
-            # The last round's upper is moved aside, not deleted: ext4 skips inodes freed in the last ~30 s when it
-            # allocates new ones (recently_deleted), so deleting 2,200 files before each round would make every
-            # create of the next round scan past them, for csshim's restore and GNU tar's alike (measured: tar -xf of
-            # the 100 MiB archive through such an overlay 0.7-0.9 s against 0.15-0.25 s into a fresh directory). The
-            # work dir, and these uppers with it, are removed when the bench exits.
+            # The last round's upper is moved aside, not deleted: ext4 without a journal (the work dir's filesystem on
+            # the VMs these figures come from) skips inodes freed in the last 60 s (6 min while their inode table block
+            # is dirty) when it allocates new ones, so deleting 2,200 files before each round would make every create
+            # of the next round scan past them, for csshim's restore and GNU tar's alike (measured: tar -xf of the
+            # 100 MiB archive through such an overlay 0.7-0.9 s against 0.15-0.25 s into a fresh directory). The work
+            # dir, and these uppers with it, are removed when the bench exits.
             k = next(aside)
             for d in ("upper", "work"):
                 path = os.path.join(base, d)
@@ -576,18 +675,25 @@ class Bench:
             sh("mount", "-t", "overlay", "overlay", "-o", "lowerdir=%s,upperdir=%s/upper,workdir=%s/work"
                % (self.rootfs, base, base), merged)
         snap_cs = self.bundle("ovl-snap-cs-" + rt, archive=archive100, root=os.path.join(sides["cs"], "merged"))
+        snap_first = self.bundle("ovl-snap-first-" + rt, archive=archive_first, root=os.path.join(sides["first"], "merged"))
         snap_copy = self.bundle("ovl-snap-copy-" + rt, archive=archive100, root=os.path.join(sides["copy"], "merged"))
         plain_nat = self.bundle("ovl-plain-nat-" + rt, root=os.path.join(sides["nat"], "merged"))
         def tar_x():
             # What writing the same archive through such an overlay costs anyone: GNU tar into a fresh one.
             reset(sides["tar"])
             return self.timed(gnu_tar_x(archive100, os.path.join(sides["tar"], "merged")), "tar -xf into an overlay")
+        def before_first():
+            reset(sides["first"])
+            self.drop_cache(archive_first)
         r = self.rounds(n, [("layer", self.run_case(rt, "cs", snap_cs, before=lambda: reset(sides["cs"]))),
+                            ("first", self.run_case(rt, "cs", snap_first, before=before_first)),
                             ("copy", self.run_case(rt, "cs", snap_copy, before=lambda: reset(sides["copy"]), restore="copy")),
                             ("ref", self.run_case(rt, "native", plain_nat, before=lambda: reset(sides["nat"]))),
                             ("tar", tar_x)])
         self.add(Row("run, 100 MiB snapshot, later starts, overlay rootfs (%s)" % rt, "time", 1.3, r["layer"][0],
                      r["ref"][0], rt + " run", r["layer"][1], r["ref"][1]))
+        self.add(Row("run, 100 MiB snapshot, first start, overlay rootfs (%s)" % rt, "time", 1.0, r["first"][0],
+                     r["copy"][0], "copy restore", r["first"][1], r["copy"][1]))
         self.add(Row("run, 100 MiB snapshot, copy restore, overlay rootfs (%s)" % rt, "time", 2.5 if rt == "runc" else 1.5,
                      r["copy"][0], r["ref"][0], rt + " run", r["copy"][1], r["ref"][1]))
         restore = [a - b for a, b in zip(r["copy"][0], r["ref"][0])]
@@ -600,6 +706,7 @@ class Bench:
                 sh("umount", merged)
             # The engine's layer goes, as when Docker removes the container: its reference keeps the cache entry.
             shutil.rmtree(os.path.join(base, "upper"))
+        os.unlink(archive_first)
         self.check_no_stagings()
 
     def bench_phases(self, rt, n):
@@ -784,6 +891,7 @@ class Bench:
             self.bench_run_overlay(rt, n_run, archive100)
             log("create/start/delete (%s): %d rounds" % (rt, n_phase))
             self.bench_phases(rt, n_phase)
+        self.bench_docker(archive100, "100 MiB", n_run)
 
         for kind, label, n in (("mixed", "mixed tree (4x64 MiB + 8,000 files)", n_mixed),
                                ("dev", "1 GiB tree (bench/tar's)", n_dev)):
@@ -793,6 +901,7 @@ class Bench:
             self.bench_restore(kind, label, archive, nodes, n)
             if kind == "dev":
                 self.bench_run_large(archive, "1 GiB", n_run)
+                self.bench_docker(archive, "1 GiB", n_run)
             os.unlink(archive)
         self.bench_shared_memory(archive100)
         self.bench_inplace_disk(archive100)
@@ -807,7 +916,7 @@ class Bench:
                   "timings": "; ".join(self.rss_notes)})
 
         rows = [r for r in self.rows]
-        order = ["restore", "snapshot", "run, 100", "run, 1 GiB", "run, plain", "RAM", "disk", "state", "create", "start",
+        order = ["restore", "snapshot", "run, 100", "run, 1 GiB", "run via Docker", "run, plain", "RAM", "disk", "state", "create", "start",
                  "delete", "peak"]
         rows.sort(key=lambda r: next(i for i, p in enumerate(order) if r.label.startswith(p)))
         floor = self.proc.run(["/bin/true"])[1]
@@ -831,6 +940,11 @@ class Bench:
 
     def cleanup(self):
         self.proc.end_child()
+        if self.docker is not None:
+            try:
+                self.docker.stop()
+            except (OSError, subprocess.SubprocessError) as e:
+                log("stopping the private dockerd: %s" % e)
         for cid, (via, rt) in list(self.containers.items()):
             try:
                 if via == "cs":
@@ -856,6 +970,7 @@ def main():
     p = argparse.ArgumentParser(prog="bench/run.sh", description="csshim against its references, side by side.")
     p.add_argument("--quick", action="store_true", help="few rounds: a fast check, not stable figures")
     p.add_argument("--no-1g", action="store_true", help="leave out the 1 GiB tree")
+    p.add_argument("--no-docker", action="store_true", help="leave out the Docker rows")
     p.add_argument("--extra-mounts", type=int, default=0, metavar="N",
                    help="run in a private mount namespace with N more mounts, as on a busy container host")
     p.add_argument("--runtime", action="append", metavar="NAME=PATH",
