@@ -29,7 +29,10 @@ internal sealed record LayerReference(ReferenceKind Kind, string Holder, Process
             ["kind"] = Kind == ReferenceKind.Staging ? "staging" : "engine-layer", ["holder"] = Holder,
             ["creatorPid"] = Creator?.Pid, ["creatorStart"] = Creator?.StartTicks,
         };
-        AtomicFile.WriteText(Path.Combine(refsDir, FileName), UnixFileMode.UserRead | UnixFileMode.UserWrite, o.ToJsonString());
+        // A tmpfs staging goes with the host, so its reference need not survive a crash (no fsync, which would make
+        // every start wait for the cache's disk); an engine's layer outlives a reboot, and its reference with it.
+        AtomicFile.WriteText(Path.Combine(refsDir, FileName), UnixFileMode.UserRead | UnixFileMode.UserWrite, o.ToJsonString(),
+            durable: Kind == ReferenceKind.EngineLayer);
     }
 
     public void RemoveFrom(string refsDir)
