@@ -62,7 +62,8 @@ Rows
                as the runtime (csshim alone), and `tar rootfs-upper` starts no runtime.
 
 Setting: bundles and the busybox rootfs are on the work directory's filesystem (disk), csshim's layer cache on a
-journaled ext4 image in it (see Bench.cache_fs), the trees, archives and tar targets on a tmpfs, csshim's state dir and the runtimes' --root on a second tmpfs (as /run is on a normal host).
+journaled ext4 image in it (see Bench.cache_fs), the trees, archives and tar targets on a tmpfs, csshim's state dir
+and the runtimes' --root on a second tmpfs (as /run is on a normal host).
 csshim reads a config file of the bench's own (CSSHIM_CONFIG; an installed csshim reads one on every call too),
 so the host's /etc/csshim/config.json cannot change the figures.
 
@@ -206,6 +207,11 @@ def shmem_kib():
             if line.startswith("Shmem:"):
                 return int(line.split()[1])
     raise BenchError("no Shmem line in /proc/meminfo")
+
+
+def added_ms(cs, ref):
+    """What csshim adds, in ms: the difference of the medians of two lists of ns."""
+    return (median(cs) - median(ref)) / 1e6
 
 
 def count_nodes(d):
@@ -506,7 +512,7 @@ class Bench:
                             ("ref", lambda: self.timed([true, "state", "x"], "true"))], warmup=3)
         self.add(Row("state floor (/bin/true runtime, info)", "info", None, r["cs"][0], r["ref"][0], "true",
                      r["cs"][1], r["ref"][1]),
-                 {"added ms": "%.2f" % ((median(r["cs"][0]) - median(r["ref"][0])) / 1e6)})
+                 {"added ms": "%.2f" % added_ms(r["cs"][0], r["ref"][0])})
 
     # ------------------------------------------------------------ rows: run and phases
 
@@ -533,8 +539,8 @@ class Bench:
                             ("ref", self.run_case(rt, "native", plain_nat))])
         self.add(Row("run, 100 MiB snapshot, later starts (%s)" % rt, "time", 1.3, r["layer"][0], r["ref"][0],
                      rt + " run", r["layer"][1], r["ref"][1]),
-                 {"added ms": "%.1f" % ((median(r["layer"][0]) - median(r["ref"][0])) / 1e6),
-                  "over csshim's plain run ms": "%.1f" % ((median(r["layer"][0]) - median(r["plain"][0])) / 1e6)})
+                 {"added ms": "%.1f" % added_ms(r["layer"][0], r["ref"][0]),
+                  "over csshim's plain run ms": "%.1f" % added_ms(r["layer"][0], r["plain"][0])})
         self.add(Row("run, 100 MiB snapshot, first start (%s)" % rt, "time", 1.0, r["first"][0], r["copy"][0],
                      "copy restore", r["first"][1], r["copy"][1]))
         self.add(Row("run, 100 MiB snapshot, copy restore (%s)" % rt, "time", 2.5 if rt == "runc" else 1.5,
@@ -590,7 +596,7 @@ class Bench:
                             ("ref", run("runc"))])
         self.add(Row("run via Docker, %s snapshot, later starts" % label, "time", 1.3, r["layer"][0], r["ref"][0],
                      "docker run (runc)", r["layer"][1], r["ref"][1]),
-                 {"added ms": "%.1f" % ((median(r["layer"][0]) - median(r["ref"][0])) / 1e6)})
+                 {"added ms": "%.1f" % added_ms(r["layer"][0], r["ref"][0])})
         self.check_no_stagings()
 
     def bench_shared_memory(self, archive100, count=4):
@@ -618,6 +624,12 @@ class Bench:
                  {"Shmem added MiB, layer cache": "%.1f" % added["layer"], "copy restore": "%.1f" % added["copy"]})
         self.check_no_stagings()
 
+    def mount_engine_overlay(self, base):
+        """An engine's rootfs, as Docker, containerd and podman hand it over: base/merged an overlay of the busybox
+        rootfs with base/upper and base/work on disk."""
+        sh("mount", "-t", "overlay", "overlay", "-o", "lowerdir=%s,upperdir=%s/upper,workdir=%s/work"
+           % (self.rootfs, base, base), os.path.join(base, "merged"))
+
     def bench_inplace_disk(self, archive100):
         """Disk that a restore adds to the engine's layer in in-place staging (the bundle's rootfs an overlay with an
         on-disk upper, as Docker, containerd and podman hand it over): du of that upper after a create, before the
@@ -628,8 +640,7 @@ class Bench:
             for d in ("upper", "work", "merged"):
                 os.makedirs(os.path.join(base, d))
             merged = os.path.join(base, "merged")
-            sh("mount", "-t", "overlay", "overlay", "-o", "lowerdir=%s,upperdir=%s/upper,workdir=%s/work"
-               % (self.rootfs, base, base), merged)
+            self.mount_engine_overlay(base)
             try:
                 cid = self.new_id("du")
                 self.containers[cid] = ("cs", "runc")
@@ -675,8 +686,7 @@ class Bench:
                 os.mkdir(path)
             # The last round's 100 MiB goes to disk now, untimed, not as writeback during this round or later rows.
             os.sync()
-            sh("mount", "-t", "overlay", "overlay", "-o", "lowerdir=%s,upperdir=%s/upper,workdir=%s/work"
-               % (self.rootfs, base, base), merged)
+            self.mount_engine_overlay(base)
         snap_cs = self.bundle("ovl-snap-cs-" + rt, archive=archive100, root=os.path.join(sides["cs"], "merged"))
         snap_first = self.bundle("ovl-snap-first-" + rt, archive=archive_first, root=os.path.join(sides["first"], "merged"))
         snap_copy = self.bundle("ovl-snap-copy-" + rt, archive=archive100, root=os.path.join(sides["copy"], "merged"))
@@ -735,7 +745,7 @@ class Bench:
         for p in ("create", "start", "delete"):
             self.add(Row("%s, plain (%s, info)" % (p, rt), "info", None, times[("cs", p)], times[("native", p)],
                          "%s %s" % (rt, p), rss[("cs", p)], rss[("native", p)]),
-                     {"added ms": "%.2f" % ((median(times[("cs", p)]) - median(times[("native", p)])) / 1e6)})
+                     {"added ms": "%.2f" % added_ms(times[("cs", p)], times[("native", p)])})
         self.check_no_stagings()
 
     # ------------------------------------------------------------ rows: snapshot and restore
@@ -921,8 +931,8 @@ class Bench:
                   "timings": "; ".join(self.rss_notes)})
 
         rows = [r for r in self.rows]
-        order = ["restore", "snapshot", "run, 100", "run, 1 GiB", "run via Docker", "run, plain", "RAM", "disk", "state", "create", "start",
-                 "delete", "peak"]
+        order = ["restore", "snapshot", "run, 100", "run, 1 GiB", "run via Docker", "run, plain", "RAM", "disk", "state",
+                 "create", "start", "delete", "peak"]
         rows.sort(key=lambda r: next(i for i, p in enumerate(order) if r.label.startswith(p)))
         floor = self.proc.run(["/bin/true"])[1]
         with open("/proc/self/mountinfo") as f:
