@@ -89,7 +89,11 @@ public class HostileCorpusTests : SandboxFixture
 /// host files (/etc/passwd) are only read; every other absent path must stay absent.</summary>
 public sealed class Sentinels : IDisposable
 {
-    private readonly Dictionary<string, byte[]?> before = [];
+    /// <summary>A sentinel as found before the create: absent, a file (its bytes) or a directory that was already
+    /// there, e.g. a checkout under /tmp (its entries and mtime).</summary>
+    private sealed record Seen(byte[]? Bytes, string[]? Entries, DateTime? Modified);
+
+    private readonly Dictionary<string, Seen> before = [];
     private readonly List<string> made = [];
 
     public Sentinels(IEnumerable<string> paths)
@@ -102,16 +106,28 @@ public sealed class Sentinels : IDisposable
                 File.WriteAllText(p, "sentinel " + Guid.NewGuid());
                 made.Add(p);
             }
-            before[p] = File.Exists(p) ? File.ReadAllBytes(p) : null;
+            before[p] = Look(p);
         }
     }
 
+    private static Seen Look(string path) =>
+        File.Exists(path) ? new Seen(File.ReadAllBytes(path), null, null)
+        : Directory.Exists(path) ? new Seen(null, Directory.GetFileSystemEntries(path).Order(StringComparer.Ordinal).ToArray(),
+            Directory.GetLastWriteTimeUtc(path))
+        : new Seen(null, null, null);
+
     public void AssertUnchanged()
     {
-        foreach (var (path, bytes) in before)
+        foreach (var (path, seen) in before)
         {
-            if (bytes is null) Assert.That(File.Exists(path) || Directory.Exists(path), Is.False, $"{path} appeared");
-            else Assert.That(File.ReadAllBytes(path), Is.EqualTo(bytes), $"{path} changed");
+            if (seen.Bytes is { } bytes) Assert.That(File.ReadAllBytes(path), Is.EqualTo(bytes), $"{path} changed");
+            else if (seen.Entries is { } entries)
+            {
+                var now = Look(path);
+                Assert.That(now.Entries, Is.EqualTo(entries), $"{path} changed");
+                Assert.That(now.Modified, Is.EqualTo(seen.Modified), $"{path} changed");
+            }
+            else Assert.That(File.Exists(path) || Directory.Exists(path), Is.False, $"{path} appeared");
         }
     }
 
